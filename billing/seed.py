@@ -1,0 +1,59 @@
+"""The default tiers, created by `manage.py seed_tiers` and the first migration run of `make run`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_TIERS: list[dict[str, Any]] = [
+    {
+        "slug": "free",
+        "name": "Free",
+        "monthly_quota": 10,
+        "monthly_budget_usd": Decimal("1.00"),
+        "max_in_flight": 2,
+        "queue": "gen.standard",
+        "priority": 0,
+        "allowed_qualities": ["low", "medium", "auto"],
+        "max_images": 1,
+        "cache_ttl_days": 7,
+        "is_default": True,
+    },
+    {
+        "slug": "pro",
+        "name": "Pro",
+        "monthly_quota": 200,
+        "monthly_budget_usd": Decimal("40.00"),
+        "max_in_flight": 5,
+        "queue": "gen.priority",
+        "priority": 10,
+        "allowed_qualities": ["low", "medium", "high", "auto"],
+        "max_images": 4,
+        "cache_ttl_days": 30,
+        "is_default": False,
+    },
+    {
+        "slug": "business",
+        "name": "Business",
+        "monthly_quota": 2000,
+        "monthly_budget_usd": Decimal("400.00"),
+        "max_in_flight": 20,
+        "queue": "gen.priority",
+        "priority": 20,
+        "allowed_qualities": ["low", "medium", "high", "auto"],
+        "max_images": 4,
+        "cache_ttl_days": 90,
+        "is_default": False,
+    },
+]
+
+
+def seed_tiers() -> int:
+    """Create the default tiers that do not exist yet; never overwrite what an admin edited."""
+    from billing.models import Tier
+
+    created = 0
+    for spec in DEFAULT_TIERS:
+        _, was_created = Tier.objects.get_or_create(slug=spec["slug"], defaults=spec)
+        created += was_created
+    return created

@@ -1,0 +1,260 @@
+"""Every change to an account's money and quota: reserve up front, then capture or release exactly once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.models import ZERO, Account, LedgerEntry, Tier
+from interiorai.api import ApiError
+
+log = logging.getLogger(__name__)
+WARN_AT = Decimal("0.8")
+
+
+def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (UTC) that holds `moment`: billing periods roll over on the 1st."""
+    start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def default_tier() -> Tier:
+    tier = Tier.objects.filter(is_default=True).first() or Tier.objects.order_by("priority").first()
+    if tier is None:
+        from billing.seed import seed_tiers
+
+        seed_tiers()
+        tier = Tier.objects.get(is_default=True)
+    return tier
+
+
+def ensure_account(user: Any) -> Account:
+    """The user's account, created on the default tier the first time it is needed."""
+    try:
+        return Account.objects.select_related("tier").get(user=user)
+    except Account.DoesNotExist:
+        pass
+    start, end = month_bounds(timezone.now())
+    try:
+        with transaction.atomic():
+            return Account.objects.create(user=user, tier=default_tier(), period_start=start, period_end=end)
+    except IntegrityError:  # another request created it first
+        return Account.objects.select_related("tier").get(user=user)
+
+
+def lock_account(user: Any) -> Account:
+    """Lock the user's account row for the rest of the transaction, rolling its period over if due."""
+    ensure_account(user)
+    account = Account.objects.select_for_update().select_related("tier").get(user=user)
+    roll_over_if_due(account)
+    return account
+
+
+def roll_over_if_due(account: Account) -> None:
+    now = timezone.now()
+    if now < account.period_end:
+        return
+    account.period_start, account.period_end = month_bounds(now)
+    account.generations_used = 0
+    account.spend_usd = ZERO
+    account.extra_quota = 0
+    account.save(update_fields=["period_start", "period_end", "generations_used", "spend_usd", "extra_quota"])
+    LedgerEntry.objects.create(account=account, kind=LedgerEntry.Kind.ROLLOVER, period_start=account.period_start)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    amount_usd: Decimal
+    generations: int = 1
+
+
+def check_room_for(account: Account, amount: Decimal) -> None:
+    """Raise 402 when one more generation costing `amount` would pass the quota or the budget."""
+    if account.generations_used + account.reserved_generations + 1 > account.generations_limit:
+        raise ApiError(
+            "quota_exceeded",
+            f"You have used all {account.generations_limit} generations of your {account.tier.name} plan "
+            "for this period.",
+            402,
+            resets_at=account.period_end.isoformat(),
+        )
+    if account.spend_usd + account.reserved_usd + amount > account.budget_usd:
+        raise ApiError(
+            "budget_exceeded",
+            f"This generation would take you past your ${account.budget_usd:.2f} budget for this period.",
+            402,
+            resets_at=account.period_end.isoformat(),
+        )
+
+
+def reserve(account: Account, generation: Any, amount: Decimal) -> None:
+    """Hold quota and money for a generation; call inside the transaction that locked the account."""
+    check_room_for(account, amount)
+    account.reserved_generations += 1
+    account.reserved_usd += amount
+    account.save(update_fields=["reserved_generations", "reserved_usd"])
+    LedgerEntry.objects.create(
+        account=account,
+        generation=generation,
+        kind=LedgerEntry.Kind.RESERVE,
+        period_start=account.period_start,
+        reserved_usd=amount,
+        reserved_generations=1,
+    )
+
+
+def _reservation_of(generation_id: Any) -> Reservation | None:
+    entry = LedgerEntry.objects.filter(generation_id=generation_id, kind=LedgerEntry.Kind.RESERVE).first()
+    return Reservation(entry.reserved_usd, entry.reserved_generations) if entry else None
+
+
+def _already_settled(generation_id: Any) -> bool:
+    return LedgerEntry.objects.filter(
+        generation_id=generation_id, kind__in=[LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE]
+    ).exists()
+
+
+@transaction.atomic
+def settle(generation: Any, *, charge_usd: Decimal | None, note: str = "") -> bool:
+    """Capture `charge_usd` (a success) or release the hold (charge_usd None); True only the first time."""
+    account = lock_account(generation.owner)
+    held = _reservation_of(generation.pk)
+    if held is None or _already_settled(generation.pk):
+        return False
+    captured = charge_usd is not None
+    entry = LedgerEntry(
+        account=account,
+        generation_id=generation.pk,
+        kind=LedgerEntry.Kind.CAPTURE if captured else LedgerEntry.Kind.RELEASE,
+        period_start=account.period_start,
+        reserved_usd=-held.amount_usd,
+        reserved_generations=-held.generations,
+        spend_usd=charge_usd or ZERO,
+        generations_used=held.generations if captured else 0,
+        note=note[:200],
+    )
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:  # a concurrent settle won the unique constraint
+        return False
+    account.reserved_usd -= held.amount_usd
+    account.reserved_generations -= held.generations
+    account.spend_usd += entry.spend_usd
+    account.generations_used += entry.generations_used
+    account.save(update_fields=["reserved_usd", "reserved_generations", "spend_usd", "generations_used"])
+    if captured:
+        transaction.on_commit(lambda: warn_if_near_limit(account.pk))
+    return True
+
+
+@transaction.atomic
+def refund(generation: Any, *, actor: Any, note: str = "") -> bool:
+    """Give back what a captured generation cost (support action); once per generation."""
+    account = lock_account(generation.owner)
+    captured = LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.CAPTURE).first()
+    if captured is None or LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.REFUND).exists():
+        return False
+    same_period = captured.period_start == account.period_start
+    LedgerEntry.objects.create(
+        account=account,
+        generation_id=generation.pk,
+        kind=LedgerEntry.Kind.REFUND,
+        period_start=account.period_start,
+        spend_usd=-captured.spend_usd if same_period else ZERO,
+        generations_used=-captured.generations_used if same_period else 0,
+        actor=actor,
+        note=note[:200] or "refund",
+    )
+    if same_period:
+        account.spend_usd -= captured.spend_usd
+        account.generations_used -= captured.generations_used
+        account.save(update_fields=["spend_usd", "generations_used"])
+    return True
+
+
+@transaction.atomic
+def set_tier(user: Any, slug: str, *, actor: Any = None) -> Account:
+    """Move a user to another tier; their limits change at once."""
+    tier = Tier.objects.get(slug=slug)
+    account = lock_account(user)
+    old = account.tier.slug
+    account.tier = tier
+    account.save(update_fields=["tier"])
+    LedgerEntry.objects.create(
+        account=account,
+        kind=LedgerEntry.Kind.TIER_CHANGE,
+        period_start=account.period_start,
+        actor=actor,
+        note=f"{old} -> {tier.slug}",
+    )
+    return account
+
+
+@transaction.atomic
+def grant_quota(user: Any, generations: int, *, actor: Any, note: str = "") -> Account:
+    """Give a user extra generations for the current period (support action, audited in the ledger)."""
+    account = lock_account(user)
+    account.extra_quota += generations
+    account.save(update_fields=["extra_quota"])
+    LedgerEntry.objects.create(
+        account=account,
+        kind=LedgerEntry.Kind.GRANT,
+        period_start=account.period_start,
+        extra_quota=generations,
+        actor=actor,
+        note=note[:200] or f"granted {generations} generations",
+    )
+    return account
+
+
+def ledger_totals(account: Account) -> dict[str, Any]:
+    """What the ledger says the account's figures are; the account row must always agree."""
+    period = account.ledger.filter(period_start=account.period_start).aggregate(
+        spend=Sum("spend_usd"), used=Sum("generations_used"), extra=Sum("extra_quota")
+    )
+    held = account.ledger.aggregate(usd=Sum("reserved_usd"), count=Sum("reserved_generations"))
+    return {
+        "spend_usd": period["spend"] or ZERO,
+        "generations_used": period["used"] or 0,
+        "extra_quota": period["extra"] or 0,
+        "reserved_usd": held["usd"] or ZERO,
+        "reserved_generations": held["count"] or 0,
+    }
+
+
+def usage_fraction(account: Account) -> float:
+    used = account.generations_used / max(account.generations_limit, 1)
+    spent = float(account.spend_usd / account.budget_usd) if account.budget_usd else 0.0
+    return max(used, spent)
+
+
+def warn_if_near_limit(account_id: int) -> None:
+    """Email the user once per period when they pass 80% of their quota or budget."""
+    with transaction.atomic():
+        account = Account.objects.select_for_update().select_related("tier", "user").get(pk=account_id)
+        if usage_fraction(account) < float(WARN_AT) or account.warned_period_start == account.period_start:
+            return
+        account.warned_period_start = account.period_start
+        account.save(update_fields=["warned_period_start"])
+    if account.user.email:
+        send_mail(
+            "You have used 80% of your InteriorAI plan",
+            f"You have used {account.generations_used} of {account.generations_limit} generations and "
+            f"${account.spend_usd:.2f} of ${account.budget_usd:.2f} this period. "
+            f"It resets on {account.period_end:%d %B %Y}.",
+            settings.DEFAULT_FROM_EMAIL,
+            [account.user.email],
+            fail_silently=True,
+        )
+    log.info("usage warning sent account=%s", account_id)

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpResponseRedirect
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.services import ensure_account, lock_account
+from generation import services
+from generation.api.serializers import (
+    GenerationCreateSerializer,
+    GenerationSerializer,
+    RoomCreateSerializer,
+    RoomSerializer,
+)
+from generation.estimates import estimated_wait_s, position_of
+from generation.models import Generation, IdempotencyKey, Room
+from generation.styles import catalogue
+from interiorai.api import ApiError
+
+IDEMPOTENCY_ABANDONED_AFTER = timedelta(minutes=2)
+
+
+def owned_rooms(request: Request) -> QuerySet[Room]:
+    return Room.objects.filter(owner=request.user)
+
+
+def owned_generations(request: Request) -> QuerySet[Generation]:
+    return Generation.objects.filter(owner=request.user)
+
+
+class StylesView(APIView):
+    @extend_schema(summary="The styles, room types and qualities on offer")
+    def get(self, request: Request) -> Response:
+        return Response(catalogue())
+
+
+class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = RoomSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self) -> QuerySet[Room]:
+        return owned_rooms(self.request)
+
+    @extend_schema(request=RoomCreateSerializer, responses={201: RoomSerializer})
+    def create(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:
+            raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
+        form = RoomCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["photo"]
+        room = services.create_room(
+            request.user,
+            name=form.validated_data["name"] or "My room",
+            room_type=form.validated_data["room_type"],
+            photo_bytes=upload.read(),
+        )
+        return Response(RoomSerializer(room).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Room) -> None:
+        services.delete_room(instance)
+
+
+class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = GenerationSerializer
+
+    def get_queryset(self) -> QuerySet[Generation]:
+        return owned_generations(self.request)
+
+    @extend_schema(request=GenerationCreateSerializer, responses={202: GenerationSerializer})
+    def create(self, request: Request) -> Response:
+        form = GenerationCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return self._create(request, form.validated_data)
+        if len(key) > 255:
+            raise ApiError("invalid", "Idempotency-Key must be at most 255 characters.")
+        fingerprint = services.request_fingerprint(form.validated_data)
+        record, replay = self._claim_key(request, key, fingerprint)
+        if replay is not None:
+            return replay
+        try:
+            response = self._create(request, form.validated_data)
+        except Exception:
+            record.delete()  # nothing was created: the same key may be used again
+            raise
+        record.response_status, record.response_body = response.status_code, response.data
+        record.generation_id = response.data["id"]
+        record.save(update_fields=["response_status", "response_body", "generation"])
+        return response
+
+    def _claim_key(self, request: Request, key: str, fingerprint: str) -> tuple[IdempotencyKey, Response | None]:
+        try:
+            with transaction.atomic():
+                return IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=fingerprint), None
+        except IntegrityError:
+            pass
+        existing = IdempotencyKey.objects.get(user=request.user, key=key)
+        if existing.fingerprint != fingerprint:
+            raise ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.", 422)
+        if existing.response_status is None:
+            if timezone.now() - existing.created_at < IDEMPOTENCY_ABANDONED_AFTER:
+                raise ApiError("idempotency_key_in_use", "A request with this Idempotency-Key is still in progress.", 409)
+            existing.delete()
+            return self._claim_key(request, key, fingerprint)
+        replay = Response(existing.response_body, status=existing.response_status)
+        replay["Idempotent-Replayed"] = "true"
+        return existing, replay
+
+    def _create(self, request: Request, data: dict[str, Any]) -> Response:
+        room = owned_rooms(request).filter(pk=data["room"]).first()
+        if room is None:
+            raise ApiError("room_not_found", "No such room.", 404)
+        generation = services.create_generation(
+            request.user, room, style=data["style"], room_type=data.get("room_type") or room.room_type,
+            prompt=data["prompt"], quality=data["quality"], n=data["n"], variant=data.get("variant", 0),
+            request_id=getattr(request, "request_id", ""),
+        )
+        return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
+
+    def accepted_body(self, generation: Generation) -> dict[str, Any]:
+        body = dict(GenerationSerializer(generation).data)
+        body["position"] = position_of(generation)
+        body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model)
+        return body
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        generation = self.get_object()
+        body = dict(GenerationSerializer(generation).data)
+        if generation.status == Generation.Status.QUEUED:
+            body["position"] = position_of(generation)
+            body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model)
+        return Response(body)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        generation = self.get_object()
+        if not services.cancel(generation) and not generation.is_final:
+            raise ApiError("conflict", "The generation could not be cancelled; try again.", 409)
+        generation.refresh_from_db()
+        if generation.status != Generation.Status.CANCELLED:
+            raise ApiError("already_finished", f"The generation already {generation.status}.", 409)
+        return Response(GenerationSerializer(generation).data)
+
+    @action(detail=True, methods=["post"])
+    def again(self, request: Request, pk: str | None = None) -> Response:
+        """Generate a new variant of the same request (bypasses the result cache on purpose)."""
+        previous = self.get_object()
+        if previous.room_id is None:
+            raise ApiError("room_not_found", "The room of this generation was deleted.", 404)
+        latest = owned_generations(request).filter(room_id=previous.room_id, style=previous.style).order_by("-variant")
+        data = {"room": previous.room_id, "style": previous.style, "room_type": previous.room_type,
+                "prompt": previous.prompt, "quality": previous.quality, "n": previous.n,
+                "variant": latest.values_list("variant", flat=True).first() + 1}
+        return self._create(request, data)
+
+
+class UsageView(APIView):
+    def get(self, request: Request) -> Response:
+        account = ensure_account(request.user)
+        if timezone.now() >= account.period_end:
+            with transaction.atomic():
+                account = lock_account(request.user)  # rolls the period over
+        return Response({
+            "tier": account.tier.slug,
+            "tier_name": account.tier.name,
+            "period_start": account.period_start,
+            "period_end": account.period_end,
+            "generations_used": account.generations_used,
+            "generations_reserved": account.reserved_generations,
+            "generations_limit": account.generations_limit,
+            "spend_usd": f"{account.spend_usd:.4f}",
+            "reserved_usd": f"{account.reserved_usd:.4f}",
+            "budget_usd": f"{account.budget_usd:.4f}",
+            "max_in_flight": account.tier.max_in_flight,
+            "allowed_qualities": account.tier.allowed_qualities,
+            "max_images": account.tier.max_images,
+        })
+
+
+class MediaView(APIView):
+    """Room photos and results, only for their owner: streamed, or redirected to a signed, expiring URL."""
+
+    def get(self, request: Request, pk: str, index: int | None = None) -> Any:
+        name = self.storage_name(request, pk, index)
+        if name is None:
+            raise ApiError("not_found", "Not found.", 404)
+        from django.core.files.storage import default_storage
+
+        try:
+            default_storage.path(name)
+        except NotImplementedError:
+            return HttpResponseRedirect(default_storage.url(name))
+        if not default_storage.exists(name):
+            raise ApiError("not_found", "Not found.", 404)
+        response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    def storage_name(self, request: Request, pk: str, index: int | None) -> str | None:
+        if index is None:
+            room = owned_rooms(request).filter(pk=pk).only("photo").first()
+            return room.photo.name if room else None
+        generation = owned_generations(request).filter(pk=pk).only("images").first()
+        if generation is None or index >= len(generation.images):
+            return None
+        return str(generation.images[index])

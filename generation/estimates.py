@@ -1,0 +1,66 @@
+"""Queue position and estimated wait, from live queue depth, worker capacity, the rate limit and measured durations."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db.models import Q
+
+from generation.models import Generation
+from interiorai.redis import redis_client
+
+log = logging.getLogger(__name__)
+DURATION_KEY = "gen:duration_ewma:{model}"
+EWMA_WEIGHT = 0.2
+
+
+def record_duration(model: str, seconds: float) -> None:
+    """Fold one measured provider-call duration into the running average used for progress and waits."""
+    key = DURATION_KEY.format(model=model)
+    try:
+        current = redis_client().get(key)
+        value = seconds if current is None else (1 - EWMA_WEIGHT) * float(current) + EWMA_WEIGHT * seconds
+        redis_client().set(key, f"{value:.3f}", ex=7 * 86400)
+    except Exception:
+        log.debug("could not record duration", exc_info=True)
+
+
+def expected_duration_s(model: str) -> float:
+    try:
+        value = redis_client().get(DURATION_KEY.format(model=model))
+    except Exception:
+        value = None
+    return float(value) if value else settings.GENERATION_EXPECTED_S
+
+
+def worker_slots() -> int:
+    """Generation slots across live workers (each worker advertises its concurrency with a short TTL)."""
+    try:
+        from generation.workers import live_workers
+
+        slots = sum(live_workers().values())
+    except Exception:
+        slots = 0
+    return slots or settings.WORKER_CONCURRENCY
+
+
+def position_of(generation: Generation) -> int:
+    """1-based place among queued jobs that will be served before or with this one."""
+    if generation.status != Generation.Status.QUEUED:
+        return 0
+    ahead = Generation.objects.filter(status=Generation.Status.QUEUED).filter(
+        Q(priority__gt=generation.priority) | Q(priority=generation.priority, created_at__lt=generation.created_at)
+    )
+    return ahead.count() + 1
+
+
+def estimated_wait_s(position: int, model: str | None = None) -> int:
+    """Seconds until this job's images are ready: the queue ahead drained at the real ceiling, plus one call."""
+    model = model or settings.OPENAI_IMAGE_MODEL
+    duration = expected_duration_s(model)
+    per_second = worker_slots() / duration
+    if settings.PROVIDER_RPM:
+        per_second = min(per_second, settings.PROVIDER_RPM / 60)
+    ahead = max(position - 1, 0)
+    return round(ahead / per_second + duration)

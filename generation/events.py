@@ -1,0 +1,40 @@
+"""WebSocket events: the groups, the envelope and the one function that sends them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+GENERATION_UPDATE = "generation.update"
+GENERATION_SNAPSHOT = "generation.snapshot"
+EVENT_TYPES = (GENERATION_UPDATE, GENERATION_SNAPSHOT)
+
+
+def group_for_user(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def envelope(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    assert event_type in EVENT_TYPES, event_type
+    return {"type": event_type, "payload": payload}
+
+
+def send_to_user(user_id: int, event_type: str, payload: dict[str, Any]) -> None:
+    """Deliver one event to the user's open pages; at-most-once, so pages also re-sync from snapshots."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_for_user(user_id), {"type": "deliver", "event": envelope(event_type, payload)})
+    except Exception:  # a lost event must never fail the job: the page re-syncs from the database
+        log.warning("event not delivered user=%s type=%s", user_id, event_type, exc_info=True)
+
+
+def send_on_commit(user_id: int, event_type: str, payload: dict[str, Any]) -> None:
+    transaction.on_commit(lambda: send_to_user(user_id, event_type, payload))

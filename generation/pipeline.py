@@ -1,0 +1,174 @@
+"""Run one generation on a worker: breaker, rate limit, one recorded provider call, then settle or retry."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from billing import pricing
+from generation import provider, services
+from generation.breaker import BreakerPolicy, CircuitBreaker
+from generation.estimates import expected_duration_s, record_duration
+from generation.models import Generation, ProviderCall
+from generation.ratelimit import Limits, RateLimiter
+from generation.retry import Failure, backoff_s, classify
+from generation.styles import build_prompt
+from interiorai.redis import redis_client
+
+log = logging.getLogger("generation")
+Stage = Generation.Stage
+
+
+def limiter_for(target: provider.Target) -> RateLimiter:
+    return RateLimiter(redis_client(), target.name, Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM))
+
+
+def breaker_for(target: provider.Target) -> CircuitBreaker:
+    policy = BreakerPolicy(window_s=settings.BREAKER_WINDOW_S, min_calls=settings.BREAKER_MIN_CALLS,
+                           failure_rate=settings.BREAKER_FAILURE_RATE, open_s=settings.BREAKER_OPEN_S,
+                           probe_lease_s=settings.CELERY_TASK_TIME_LIMIT)
+    return CircuitBreaker(redis_client(), target.name, policy)
+
+
+def run(generation_id: str, worker: str) -> None:
+    generation = services.claim(generation_id, worker)
+    if generation is None:
+        return
+    if timezone.now() >= generation.deadline_at:
+        services.fail(generation, code="deadline", message="This generation took too long and was stopped; you were not charged.",
+                      owner=worker)
+        return
+    target, breaker = pick_target(worker)
+    if target is None:
+        services.defer(generation, seconds=breaker, stage=Stage.WAITING, reason="breaker open")
+        return
+    permit = limiter_for(target).acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
+    if not permit.granted:
+        breaker_for(target).release_probe(worker)
+        services.defer(generation, seconds=permit.wait_s, stage=Stage.WAITING, reason="rate limit")
+        return
+    if permit.wait_s:
+        services.set_stage(generation, worker, Stage.WAITING, generation.progress)
+        time.sleep(permit.wait_s)
+    call_provider(generation, target, worker)
+
+
+def pick_target(worker: str) -> tuple[provider.Target | None, float]:
+    """The first target whose breaker lets a call through, or None and how long until one might."""
+    wait = math.inf
+    for target in provider.targets():
+        decision = breaker_for(target).allow(worker)
+        if decision.allowed:
+            return target, 0.0
+        wait = min(wait, decision.wait_s)
+    return None, max(min(wait, 30.0), 1.0)
+
+
+def call_provider(generation: Generation, target: provider.Target, worker: str) -> None:
+    if not services.set_stage(generation, worker, Stage.CALLING, 10):
+        breaker_for(target).release_probe(worker)
+        return  # cancelled while waiting
+    room = generation.room
+    if room is None:
+        breaker_for(target).release_probe(worker)
+        services.fail(generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker)
+        return
+    with room.photo.open("rb") as photo_file:
+        photo = photo_file.read()
+    prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
+    call = services.start_call(generation, target.provider, target.model)
+    started = time.monotonic()
+    ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
+    ticker.start()
+    try:
+        result = provider.edit_image(target, photo, prompt, size=generation.size,
+                                     quality=generation.quality, n=generation.n)
+    except Exception as exc:  # every failure is classified; none escapes unrecorded
+        ticker.stop()
+        handle_failure(generation, call, target, worker, classify(exc), time.monotonic() - started)
+        return
+    finally:
+        ticker.stop()
+    elapsed = time.monotonic() - started
+    cost = pricing.actual(target.model, result.size, result.quality, len(result.images))
+    services.finish_call(call, outcome=ProviderCall.Outcome.SUCCESS, status_code=200, latency_s=elapsed, cost=cost,
+                         request_id=result.request_id)
+    breaker_for(target).record(True, worker)
+    record_duration(target.model, elapsed)
+    if not services.set_stage(generation, worker, Stage.STORING, 92):
+        log.info("result discarded gen=%s: cancelled during the call", generation.pk)
+        return
+    names = services.store_images(generation, result.images)
+    services.succeed(generation, worker, image_names=names, cost=cost)
+
+
+def handle_failure(generation: Generation, call: ProviderCall, target: provider.Target, worker: str, failure: Failure,
+                   elapsed: float) -> None:
+    # A call that may have been billed upstream is booked at its estimate, on our side, never on the user.
+    cost = generation.estimated_cost_usd if failure.outcome == "unknown" else Decimal("0")
+    services.finish_call(call, outcome=failure.outcome, status_code=failure.status_code, error_code=failure.code,
+                         latency_s=elapsed, cost=cost)
+    if failure.status_code == 429 and failure.retry_after_s:
+        limiter_for(target).pause(failure.retry_after_s)
+    # A rate limit or a rejected request still shows a provider that answers: only real faults count.
+    breaker_for(target).record(not failure.counts_against_breaker, worker)
+    generation.refresh_from_db(fields=["attempts", "deadline_at", "status"])
+    delay = backoff_s(generation.attempts, failure.retry_after_s)
+    out_of_time = timezone.now().timestamp() + delay >= generation.deadline_at.timestamp()
+    if failure.retryable and generation.attempts < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
+        services.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code)
+        return
+    message = failure.message if not failure.retryable else f"{failure.message} We tried {generation.attempts} times."
+    services.fail(generation, code=failure.code, message=f"{message} You were not charged.", owner=worker)
+
+
+class ProgressTicker:
+    """Moves the progress bar while the provider call is in flight and keeps the worker's lease alive.
+
+    Progress follows 1 - exp(-t/expected) from 10 to 90: it moves every tick, slows as the call runs
+    long, and never reaches the end before the images are stored.
+    """
+
+    def __init__(self, generation: Generation, worker: str, expected_s: float) -> None:
+        self.generation = generation
+        self.worker = worker
+        self.expected_s = max(expected_s, 0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"progress-{generation.pk}", daemon=True)
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def progress_at(self, elapsed: float) -> int:
+        return 10 + int(80 * (1 - math.exp(-elapsed / self.expected_s)))
+
+    def _run(self) -> None:
+        tick = settings.PROGRESS_TICK_S
+        last, ticks = self.generation.progress, 0
+        try:
+            while not self._stop.wait(tick):
+                ticks += 1
+                value = self.progress_at(time.monotonic() - self._started)
+                persist = ticks % 5 == 0
+                if persist and not services.renew_lease(self.generation, self.worker):
+                    return
+                if value != last:
+                    services.set_progress(self.generation, self.worker, value, persist=persist)
+                    last = value
+        except Exception:
+            log.warning("progress ticker stopped gen=%s", self.generation.pk, exc_info=True)
+        finally:
+            close_old_connections()

@@ -1,0 +1,104 @@
+"""A rate limiter shared by every worker on every machine: sliding one-minute windows in Redis.
+
+The provider counts requests and images over a sliding minute, so the limiter keeps the same books:
+each admitted request (and each image) is a sorted-set member scored by the Redis clock. A caller that
+fits now, or within `max_wait_s`, gets a slot booked at that moment; a caller that does not fit books
+nothing and is told how long to wait, so it can give its worker slot back instead of sleeping on it.
+A 429 from the provider pauses everyone for that model for as long as it asked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+ACQUIRE = """
+local now_t = redis.call('TIME')
+local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local max_wait = tonumber(ARGV[2])
+local token = ARGV[3]
+local paused = redis.call('PTTL', KEYS[3])
+if paused > 0 then return {0, paused} end
+local wait = 0
+for i = 1, 2 do
+  local limit = tonumber(ARGV[3 + i * 2 - 1])
+  local cost = tonumber(ARGV[3 + i * 2])
+  if limit > 0 and cost > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+    local used = redis.call('ZCARD', KEYS[i])
+    if cost > limit then cost = limit end
+    if used + cost > limit then
+      local nth = redis.call('ZRANGE', KEYS[i], used + cost - limit - 1, used + cost - limit - 1, 'WITHSCORES')
+      local free_at = tonumber(nth[2]) + window
+      if free_at - now > wait then wait = free_at - now end
+    end
+  end
+end
+if wait > max_wait then return {0, wait} end
+local at = now + wait
+for i = 1, 2 do
+  local limit = tonumber(ARGV[3 + i * 2 - 1])
+  local cost = tonumber(ARGV[3 + i * 2])
+  if limit > 0 and cost > 0 then
+    if cost > limit then cost = limit end
+    for j = 1, cost do redis.call('ZADD', KEYS[i], at, token .. ':' .. j) end
+    redis.call('PEXPIRE', KEYS[i], window + wait + 1000)
+  end
+end
+return {1, wait}
+"""
+
+PAUSE = """
+local current = redis.call('PTTL', KEYS[1])
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Permit:
+    granted: bool
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    rpm: int
+    ipm: int
+
+
+class RateLimiter:
+    """Requests- and images-per-minute budgets for one provider and model, shared through Redis."""
+
+    def __init__(self, client: redis.Redis, name: str, limits: Limits, *, window_s: float = 61.0) -> None:
+        # The window is a second longer than the provider's minute: our clock stamps a request when it
+        # leaves, the provider's when it lands, and the margin keeps that skew from becoming a 429.
+        self.client = client
+        self.name = name
+        self.limits = limits
+        self.window_ms = int(window_s * 1000)
+        self.keys = [f"rl:{name}:req", f"rl:{name}:img", f"rl:{name}:pause"]
+        self._acquire = client.register_script(ACQUIRE)
+        self._pause = client.register_script(PAUSE)
+
+    def acquire(self, images: int = 1, *, max_wait_s: float = 0.0) -> Permit:
+        """Book one request and `images` images now or within `max_wait_s`, or say how long to wait."""
+        granted, wait_ms = self._acquire(
+            keys=self.keys,
+            args=[self.window_ms, int(max_wait_s * 1000), uuid.uuid4().hex, self.limits.rpm, 1, self.limits.ipm, images],
+        )
+        return Permit(bool(granted), int(wait_ms) / 1000)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker back from this model for `seconds` (the provider's retry-after)."""
+        self._pause(keys=[self.keys[2]], args=[max(int(seconds * 1000), 1)])
+
+    def paused_for(self) -> float:
+        return max(int(self.client.pttl(self.keys[2])), 0) / 1000
+
+    def in_window(self) -> tuple[int, int]:
+        """Requests and images booked in the current window (for metrics and estimates)."""
+        return int(self.client.zcard(self.keys[0])), int(self.client.zcard(self.keys[1]))

@@ -1,0 +1,89 @@
+"""Classify provider outcomes and decide when to try again: retry only what can succeed."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+import openai
+
+MAX_COUNTDOWN_S = 120.0
+BASE_BACKOFF_S = 2.0
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Failure:
+    outcome: str  # "retryable", "fatal" or "unknown" (the provider may have done the work and billed it)
+    retryable: bool
+    code: str
+    message: str
+    status_code: int | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def counts_against_breaker(self) -> bool:
+        # Rate limits are the limiter's business and fatal errors are the request's fault, not the provider's.
+        return self.retryable and self.status_code != 429
+
+
+def retry_after_from(headers: httpx.Headers | None) -> float | None:
+    """Seconds the provider asked us to wait: retry-after-ms, retry-after, or the x-ratelimit reset."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if value >= 0:
+            return value * scale
+    return None
+
+
+FATAL_MESSAGES = {
+    400: ("bad_request", "The image service could not use this request. Try another photo or prompt."),
+    401: ("provider_auth", "The image service is misconfigured on our side; our team has been alerted."),
+    403: ("provider_auth", "The image service is misconfigured on our side; our team has been alerted."),
+    404: ("model_unavailable", "The image model is not available right now; our team has been alerted."),
+}
+POLICY_CODES = {"moderation_blocked", "content_policy_violation", "image_generation_user_error"}
+
+
+def classify(exc: BaseException) -> Failure:
+    """Map an SDK exception to what the pipeline should do about it."""
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure("unknown", True, "timeout", "The image service took too long to answer.")
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure("unknown", True, "connection_error", "We lost the connection to the image service.")
+    if isinstance(exc, openai.APIStatusError):
+        return _classify_status(exc)
+    return Failure("unknown", True, "unexpected_error", "Something unexpected happened while generating.")
+
+
+def _classify_status(exc: openai.APIStatusError) -> Failure:
+    status = exc.status_code
+    code = str(getattr(exc, "code", None) or "")
+    retry_after = retry_after_from(exc.response.headers if exc.response is not None else None)
+    if status == 429 and code == "insufficient_quota":
+        return Failure("fatal", False, "provider_quota", "The image service is out of credit; our team has been alerted.", status)
+    if status in RETRYABLE_STATUS or status >= 500:
+        return Failure("retryable", True, f"provider_{status}", "The image service had a temporary problem.", status, retry_after)
+    if code in POLICY_CODES:
+        return Failure("fatal", False, "content_policy",
+                       "The image service declined this request under its content policy. Try a different photo or prompt.",
+                       status)
+    default = ("provider_error", "The image service rejected this request.")
+    short, message = FATAL_MESSAGES.get(status, default)
+    return Failure("fatal", False, short, message, status)
+
+
+def backoff_s(attempt: int, retry_after_s: float | None = None, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than the provider asked."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    ceiling = min(MAX_COUNTDOWN_S, BASE_BACKOFF_S * 2 ** max(attempt - 1, 0))
+    delay = rng.uniform(ceiling / 2, ceiling)
+    if retry_after_s is not None:
+        delay = max(delay, retry_after_s)
+    return min(delay, MAX_COUNTDOWN_S)

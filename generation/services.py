@@ -1,0 +1,315 @@
+"""Every state change of rooms and generations: one place writes the row, enqueues after commit, emits the event."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing import pricing
+from billing import services as billing
+from generation import events
+from generation.images import clean_photo, output_size_for
+from generation.models import Generation, ProviderCall, Room
+from interiorai.api import ApiError
+from interiorai.redis import redis_client
+
+log = logging.getLogger("generation")
+ENQUEUED_SET = "gen:enqueued"
+Status = Generation.Status
+Stage = Generation.Stage
+
+
+# Rooms ---------------------------------------------------------------------------------------------------
+
+
+def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> Room:
+    """Store a verified, re-encoded copy of the photo under a server-made name."""
+    photo = clean_photo(photo_bytes)
+    room = Room(owner=user, name=name, room_type=room_type, photo_sha256=photo.sha256, width=photo.width,
+                height=photo.height)
+    room.photo.save("room.jpg", ContentFile(photo.content), save=False)
+    try:
+        room.save()
+    except Exception:
+        room.photo.delete(save=False)
+        raise
+    log.info("room created room=%s user=%s size=%sx%s", room.pk, user.pk, room.width, room.height)
+    return room
+
+
+def delete_room(room: Room) -> None:
+    """Delete the room and its photo; queued jobs for it are cancelled and its cached results forgotten."""
+    with transaction.atomic():
+        for generation in room.generations.filter(status__in=[Status.QUEUED, Status.RUNNING]):
+            cancel(generation)
+        room.generations.update(cache_key="")
+        name = room.photo.name
+        room.delete()
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
+# Creating and dispatching ------------------------------------------------------------------------------
+
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def create_generation(user: Any, room: Room, *, style: str, room_type: str, prompt: str, quality: str, n: int,
+                      variant: int = 0, request_id: str = "") -> Generation:
+    """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
+    model = settings.OPENAI_IMAGE_MODEL
+    size = output_size_for(room.width, room.height)
+    with transaction.atomic():
+        account = billing.lock_account(user)
+        tier = account.tier
+        if quality not in tier.allowed_qualities:
+            raise ApiError("quality_not_allowed", f"The {tier.name} plan offers {', '.join(tier.allowed_qualities)} quality.",
+                           403 if quality in ("high",) else 400)
+        if n > tier.max_images:
+            raise ApiError("too_many_images", f"The {tier.name} plan allows {tier.max_images} image(s) per request.")
+        waiting = Generation.objects.filter(owner=user, status__in=[Status.QUEUED, Status.RUNNING]).count()
+        if waiting >= settings.MAX_QUEUED_PER_USER:
+            error = ApiError("too_many_in_flight", f"You already have {waiting} generations waiting; try again when some finish.", 429)
+            error.headers["Retry-After"] = "30"
+            raise error
+        estimate = pricing.estimate(model, size, "high" if quality == "auto" else quality, n)
+        generation = Generation.objects.create(
+            owner=user, room=room, style=style, room_type=room_type, prompt=prompt, quality=quality, size=size, n=n,
+            variant=variant, queue=tier.queue, priority=tier.priority, model=model, estimated_cost_usd=estimate,
+            request_id=request_id, deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
+        )
+        billing.reserve(account, generation, estimate)
+        transaction.on_commit(lambda: dispatch(generation.pk))
+        publish(generation)
+    log.info("generation created gen=%s user=%s style=%s quality=%s n=%s queue=%s est_usd=%s", generation.pk,
+             user.pk, style, quality, n, tier.queue, estimate)
+    return generation
+
+
+def dispatch(generation_id: uuid.UUID, countdown: float = 0) -> bool:
+    """Send the job's id to its tier's queue; if the broker is down the sweeper sends it later."""
+    from generation.tasks import run_generation
+
+    generation = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).only("queue", "request_id").first()
+    if generation is None:
+        return False
+    try:
+        run_generation.apply_async(
+            (str(generation_id),), queue=generation.queue, countdown=countdown or None, retry=False,
+            headers={"request_id": generation.request_id},
+        )
+        # Remember when the message should be picked up: the sweeper re-sends it if it never is.
+        redis_client().zadd(ENQUEUED_SET, {str(generation_id): timezone.now().timestamp() + countdown})
+    except Exception:
+        log.warning("dispatch failed gen=%s; the sweeper will retry", generation_id, exc_info=True)
+        return False
+    Generation.objects.filter(pk=generation_id).update(dispatched_at=timezone.now())
+    return True
+
+
+# The worker's side --------------------------------------------------------------------------------------
+
+
+def claim(generation_id: str, owner: str) -> Generation | None:
+    """Take the job for this worker, or None if it is not ours to run (duplicate, cancelled, too early, busy)."""
+    now = timezone.now()
+    try:
+        redis_client().zrem(ENQUEUED_SET, generation_id)
+    except Exception:
+        log.debug("could not clear enqueued mark", exc_info=True)
+    generation = Generation.objects.filter(pk=generation_id).select_related("owner__account__tier").first()
+    if generation is None or generation.status != Status.QUEUED:
+        return None
+    if generation.not_before and generation.not_before > now + timedelta(seconds=1):
+        dispatch_later(generation.pk, (generation.not_before - now).total_seconds())
+        return None
+    cap = generation.owner.account.tier.max_in_flight
+    running = Generation.objects.filter(owner_id=generation.owner_id, status=Status.RUNNING).count()
+    if running >= cap:
+        # Fairness: one user's backlog waits its turn instead of filling every worker slot.
+        defer(generation, seconds=2.0, stage=Stage.QUEUED, reason="user at in-flight cap")
+        return None
+    claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, lease_owner=owner, lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        started_at=F("started_at") if generation.started_at else now, not_before=None,
+    )
+    if claimed != 1:
+        return None
+    generation.refresh_from_db()
+    log.info("generation claimed gen=%s worker=%s attempt=%s", generation.pk, owner, generation.attempts + 1)
+    return generation
+
+
+def dispatch_later(generation_id: uuid.UUID, seconds: float) -> None:
+    transaction.on_commit(lambda: dispatch(generation_id, countdown=max(seconds, 0)))
+
+
+def renew_lease(generation: Generation, owner: str) -> bool:
+    """Extend the worker's lease; False if the job was taken away (cancelled, failed past its deadline)."""
+    until = timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
+    return Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+        lease_expires_at=until) == 1
+
+
+def defer(generation: Generation, *, seconds: float, stage: str, reason: str) -> bool:
+    """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt."""
+    not_before = timezone.now() + timedelta(seconds=seconds)
+    with transaction.atomic():
+        moved = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.QUEUED, stage=stage, not_before=not_before, lease_owner="", lease_expires_at=None)
+        if moved != 1:
+            return False
+        generation.refresh_from_db()
+        dispatch_later(generation.pk, seconds)
+        publish(generation)
+    log.info("generation deferred gen=%s stage=%s wait_s=%.1f reason=%s", generation.pk, stage, seconds, reason)
+    return True
+
+
+def set_stage(generation: Generation, owner: str, stage: str, progress: int) -> bool:
+    updated = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+        stage=stage, progress=progress)
+    if updated:
+        generation.stage, generation.progress = stage, progress
+        publish(generation, on_commit=False)
+    return updated == 1
+
+
+def set_progress(generation: Generation, owner: str, progress: int, *, persist: bool) -> None:
+    """Move the bar; the database is written only every few ticks, the event goes out every tick."""
+    generation.progress = progress
+    if persist:
+        Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(progress=progress)
+    publish(generation, on_commit=False)
+
+
+def start_call(generation: Generation, provider: str, model: str) -> ProviderCall:
+    """Record the provider call before it is made, so calls upstream always equal calls recorded."""
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, provider=provider, model=model)
+        generation.refresh_from_db(fields=["attempts", "provider", "model"])
+        call = ProviderCall.objects.create(generation=generation, attempt=generation.attempts, provider=provider, model=model)
+    log.info("provider call start gen=%s attempt=%s provider=%s model=%s", generation.pk, call.attempt, provider, model)
+    return call
+
+
+def finish_call(call: ProviderCall, *, outcome: str, status_code: int | None, error_code: str = "", latency_s: float,
+                cost: Decimal = Decimal("0"), request_id: str = "") -> None:
+    call.outcome, call.status_code, call.error_code = outcome, status_code, error_code[:60]
+    call.latency_ms, call.cost_usd, call.provider_request_id = int(latency_s * 1000), cost, request_id[:100]
+    call.save(update_fields=["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id"])
+    log.info("provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",
+             call.generation_id, call.attempt, outcome, status_code, call.latency_ms, cost)
+
+
+def store_images(generation: Generation, images: list[bytes]) -> list[str]:
+    names = []
+    for index, content in enumerate(images):
+        names.append(default_storage.save(f"results/{generation.pk.hex}/{uuid.uuid4().hex}-{index}.jpg", ContentFile(content)))
+    return names
+
+
+def succeed(generation: Generation, owner: str, *, image_names: list[str], cost: Decimal) -> bool:
+    """Finish the job, capture its cost once; False (and nothing charged) if it was taken away meanwhile."""
+    with transaction.atomic():
+        done = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+            status=Status.SUCCEEDED, stage=Stage.DONE, progress=100, images=image_names, cost_usd=cost,
+            billing_state=Generation.Billing.CAPTURED, finished_at=timezone.now(), lease_owner="",
+            lease_expires_at=None, cache_key=cache_key_for(generation),
+        )
+        if done != 1:
+            transaction.on_commit(lambda: [default_storage.delete(name) for name in image_names])
+            return False
+        generation.refresh_from_db()
+        billing.settle(generation, charge_usd=cost)
+        publish(generation)
+    log.info("generation succeeded gen=%s images=%s cost_usd=%s", generation.pk, len(image_names), cost)
+    return True
+
+
+def fail(generation: Generation, *, code: str, message: str, owner: str | None = None) -> bool:
+    """End the job as failed and release its reservation: the user pays nothing for it."""
+    with transaction.atomic():
+        rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
+        if owner is not None:
+            rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
+        if rows.update(status=Status.FAILED, stage=Stage.DONE, error_code=code[:40], error_message=message[:300],
+                       billing_state=Generation.Billing.RELEASED, finished_at=timezone.now(), lease_owner="",
+                       lease_expires_at=None) != 1:
+            return False
+        generation.refresh_from_db()
+        billing.settle(generation, charge_usd=None, note=f"failed: {code}")
+        publish(generation)
+    log.info("generation failed gen=%s code=%s", generation.pk, code)
+    return True
+
+
+def cancel(generation: Generation) -> bool:
+    """Cancel at once; a running call's result is discarded when it returns. Nothing is charged."""
+    with transaction.atomic():
+        if Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+            status=Status.CANCELLED, stage=Stage.DONE, cancel_requested=True, billing_state=Generation.Billing.RELEASED,
+            finished_at=timezone.now(), lease_owner="", lease_expires_at=None,
+        ) != 1:
+            return False
+        generation.refresh_from_db()
+        billing.settle(generation, charge_usd=None, note="cancelled")
+        publish(generation)
+    log.info("generation cancelled gen=%s", generation.pk)
+    return True
+
+
+def cache_key_for(generation: Generation) -> str:
+    room = generation.room
+    parts = [room.photo_sha256 if room else "", generation.style, generation.room_type,
+             " ".join(generation.prompt.lower().split()), generation.model, generation.size, generation.quality,
+             str(generation.n), str(generation.variant)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+# Events -------------------------------------------------------------------------------------------------
+
+
+def event_payload(generation: Generation) -> dict[str, Any]:
+    from generation.estimates import estimated_wait_s, position_of
+
+    payload: dict[str, Any] = {
+        "id": str(generation.pk), "status": generation.status, "stage": generation.stage,
+        "stage_label": Stage(generation.stage).label, "progress": generation.progress, "attempts": generation.attempts,
+        "cached": generation.cached,
+    }
+    if generation.status == Status.QUEUED:
+        payload["position"] = position_of(generation)
+        payload["estimated_wait_s"] = estimated_wait_s(payload["position"], generation.model)
+    if generation.status == Status.SUCCEEDED:
+        payload["images"] = image_urls(generation)
+        payload["cost_usd"] = str(generation.cost_usd)
+    if generation.status == Status.FAILED:
+        payload["error"] = {"code": generation.error_code, "message": generation.error_message}
+    return payload
+
+
+def image_urls(generation: Generation) -> list[str]:
+    return [f"/media/generations/{generation.pk}/{index}/" for index in range(len(generation.images))]
+
+
+def publish(generation: Generation, *, on_commit: bool = True) -> None:
+    payload = event_payload(generation)
+    if on_commit:
+        events.send_on_commit(generation.owner_id, events.GENERATION_UPDATE, payload)
+    else:
+        events.send_to_user(generation.owner_id, events.GENERATION_UPDATE, payload)
+

@@ -1,0 +1,95 @@
+"""The safety net: the database says what should be running, and this makes Redis and the workers agree."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from generation import services
+from generation.models import Generation, ProviderCall
+from interiorai.redis import redis_client
+
+log = logging.getLogger("generation")
+Status = Generation.Status
+BATCH = 200
+
+
+def sweep() -> dict[str, int]:
+    counts = {"expired": expire_past_deadline(), "recovered": recover_dead_workers(), "redispatched": redispatch_lost()}
+    if any(counts.values()):
+        log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def expire_past_deadline() -> int:
+    """Fail (and refund) jobs that are past their deadline and no longer held by a live worker."""
+    now = timezone.now()
+    stale = Generation.objects.filter(deadline_at__lt=now).filter(
+        Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    )[:BATCH]
+    done = 0
+    for generation in stale:
+        close_orphan_calls(generation)
+        done += services.fail(generation, code="deadline",
+                              message="This generation took too long and was stopped; you were not charged.")
+    return done
+
+
+def recover_dead_workers() -> int:
+    """Jobs whose worker stopped renewing its lease (killed, frozen) go back to the queue."""
+    now = timezone.now()
+    done = 0
+    for generation in Generation.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)[:BATCH]:
+        done += recover(generation, reason="worker lost")
+    return done
+
+
+def recover_one(generation_id: str, *, reason: str) -> None:
+    generation = Generation.objects.filter(pk=generation_id, status=Status.RUNNING).first()
+    if generation is not None:
+        recover(generation, reason=reason)
+
+
+def recover(generation: Generation, *, reason: str) -> bool:
+    close_orphan_calls(generation)
+    generation.refresh_from_db(fields=["attempts"])
+    if generation.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+        return services.fail(generation, code="worker_lost",
+                             message="We could not finish this generation; you were not charged.")
+    return services.defer(generation, seconds=0, stage=Generation.Stage.QUEUED, reason=reason)
+
+
+def close_orphan_calls(generation: Generation) -> None:
+    """A call still 'in flight' for a job nobody runs was cut off: its outcome is unknown upstream."""
+    ProviderCall.objects.filter(generation=generation, outcome=ProviderCall.Outcome.IN_FLIGHT).update(
+        outcome=ProviderCall.Outcome.UNKNOWN, error_code="worker_lost", cost_usd=generation.estimated_cost_usd
+    )
+
+
+def redispatch_lost() -> int:
+    """Queued jobs whose message is gone (Redis restarted, enqueue failed, a dead worker's prefetch) are sent again.
+
+    A job counts as lost once it is due and no worker has picked its message up for REDISPATCH_AFTER_S; a
+    duplicate message costs nothing, because only one delivery can claim the job.
+    """
+    now = timezone.now()
+    due = Generation.objects.filter(status=Status.QUEUED).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    stale = due.filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - timedelta(seconds=settings.REDISPATCH_AFTER_S))
+    ).filter(created_at__lt=now - timedelta(seconds=2)).values_list("pk", flat=True)[:BATCH]
+    try:
+        client = redis_client()
+        horizon = now.timestamp() - settings.REDISPATCH_AFTER_S
+        client.zremrangebyscore(services.ENQUEUED_SET, "-inf", horizon)
+        pending = {m.decode() for m in client.zrangebyscore(services.ENQUEUED_SET, horizon, "+inf")}
+    except Exception:
+        return 0  # Redis is down: nothing can be dispatched now anyway
+    done = 0
+    for pk in stale:
+        if str(pk) not in pending:
+            done += services.dispatch(pk)
+    return done

@@ -1,0 +1,30 @@
+"""Celery tasks: they take ids, and everything they change goes through generation.services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from generation import pipeline, sweeper, workers  # noqa: F401 - workers connects the heartbeat signals
+
+log = logging.getLogger("generation")
+
+
+@shared_task(name="generation.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_generation(self: Any, generation_id: str) -> None:
+    """Run one generation (the id is visible in Flower as the task's argument)."""
+    worker = f"{self.request.hostname}/{self.request.id}"
+    try:
+        pipeline.run(generation_id, worker)
+    except SoftTimeLimitExceeded:
+        log.warning("generation hit the soft time limit gen=%s", generation_id)
+        sweeper.recover_one(generation_id, reason="time limit")
+
+
+@shared_task(name="generation.sweep", ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Re-dispatch lost jobs, recover jobs of dead workers, fail jobs past their deadline."""
+    return sweeper.sweep()

@@ -1,0 +1,37 @@
+"""The Celery app: configured from Django settings, tasks discovered in the apps."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interiorai.settings")
+
+app = Celery("interiorai")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def check_redelivery_settings(visibility_timeout: float, time_limit: float, max_countdown: float) -> None:
+    """Refuse settings under which Redis would hand a running or delayed job to a second worker."""
+    needed = time_limit + max_countdown
+    if visibility_timeout <= needed:
+        raise RuntimeError(
+            f"CELERY_VISIBILITY_TIMEOUT_S={visibility_timeout:.0f} must exceed the task time limit plus the "
+            f"longest retry delay ({time_limit:.0f} + {max_countdown:.0f} s): Redis would redeliver running jobs"
+        )
+
+
+@worker_init.connect
+def refuse_unsafe_settings(**_: object) -> None:
+    from django.conf import settings
+
+    from generation.retry import MAX_COUNTDOWN_S
+
+    check_redelivery_settings(
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
+        settings.CELERY_TASK_TIME_LIMIT,
+        MAX_COUNTDOWN_S,
+    )

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from generation.consumers import GenerationConsumer
+
+websocket_urlpatterns = [path("ws/generations/", GenerationConsumer.as_asgi())]

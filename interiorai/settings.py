@@ -1,0 +1,255 @@
+"""Settings for InteriorAI, read from the environment (see README.md for every variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from interiorai.env import envbool, envfloat, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = envbool("DEBUG", False)
+TESTING = envbool("TESTING", False)
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-dev-only-key-never-used-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "billing",
+    "generation",
+    "ops",
+    "web",
+]
+
+MIDDLEWARE = [
+    "ops.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "interiorai.urls"
+ASGI_APPLICATION = "interiorai.asgi.application"
+WSGI_APPLICATION = "interiorai.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "web.context.usage_banner",
+            ],
+        },
+    },
+]
+
+# SQLite under var/ unless DATABASE_URL points elsewhere (Postgres in production and CI).
+DATABASES = {
+    "default": dj_database_url.config(
+        env="DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # IMMEDIATE transactions make SQLite take its write lock up front instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+AWS_STORAGE_BUCKET_NAME = envstr("AWS_STORAGE_BUCKET_NAME")
+STORAGES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if TESTING or DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+if AWS_STORAGE_BUCKET_NAME:
+    # Private bucket: media is reached through signed, expiring URLs handed out after a permission check.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": envstr("AWS_S3_REGION_NAME") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": envint("AWS_QUERYSTRING_EXPIRE", 300, minimum=10),
+            "file_overwrite": False,
+        },
+    }
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
+# Uploads: the photo is read into memory to be verified and re-encoded, so bound it.
+MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 15 * 1024 * 1024, minimum=1024)
+MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000)
+MIN_UPLOAD_SIDE = envint("MIN_UPLOAD_SIDE", 64, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "interiorai",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("CHANNELS_PREFIX", "asgi"), "expiry": 30},
+    }
+}
+
+# Celery: messages carry ids only; the database is the source of truth.
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", 240, minimum=10)
+CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", 300, minimum=15)
+# A message not acked within the visibility timeout is redelivered: it must outlast the longest run
+# plus the longest countdown the pipeline schedules (checked at worker start, see interiorai/celery.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=60),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "generation-sweep": {"task": "generation.sweep", "schedule": envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)},
+}
+CELERY_TASK_ALWAYS_EAGER = False
+
+# The image provider: OpenAI's Images API through the official SDK, or the local sandbox.
+OPENAI_API_KEY = envstr("OPENAI_API_KEY")
+OPENAI_BASE_URL = envstr("OPENAI_BASE_URL")
+OPENAI_IMAGE_MODEL = envstr("OPENAI_IMAGE_MODEL", "gpt-image-1")
+OPENAI_TIMEOUT_S = envfloat("OPENAI_TIMEOUT_S", 120.0, minimum=1)
+OPENAI_FALLBACK_MODELS = envlist("OPENAI_FALLBACK_MODELS")
+PROVIDER_RPM = envint("PROVIDER_RPM", 50, minimum=0)
+PROVIDER_IPM = envint("PROVIDER_IPM", 50, minimum=0)
+GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 4, minimum=1)
+GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
+GENERATION_LEASE_S = envint("GENERATION_LEASE_S", CELERY_TASK_TIME_LIMIT + 30, minimum=30)
+GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
+WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
+REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=5)
+MAX_QUEUED_PER_USER = envint("MAX_QUEUED_PER_USER", 50, minimum=1)
+BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)
+BREAKER_MIN_CALLS = envint("BREAKER_MIN_CALLS", 10, minimum=1)
+BREAKER_FAILURE_RATE = envfloat("BREAKER_FAILURE_RATE", 0.5, minimum=0.01)
+BREAKER_OPEN_S = envfloat("BREAKER_OPEN_S", 20.0, minimum=0.1)
+RATE_LIMIT_MAX_WAIT_S = envfloat("RATE_LIMIT_MAX_WAIT_S", 3.0, minimum=0)
+PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
+
+SANDBOX_PORT = envint("SANDBOX_PORT", 8765, minimum=1)
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+WEBHOOK_ALLOWLIST = envlist("WEBHOOK_ALLOWLIST")
+
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "InteriorAI <noreply@interiorai.local>")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "interiorai.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "interiorai.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": envstr("API_THROTTLE_USER", "600/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "InteriorAI API",
+    "DESCRIPTION": "Upload a room photo, pick a style, get redesigns of that room.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG and not TESTING)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "ops.logging.RequestIdFilter"}},
+    "formatters": {"line": {"()": "ops.logging.KeyValueFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from generation.api import views as api_views
+from interiorai.auth import ObtainTokenView
+from ops import health, metrics
+
+handler404 = "interiorai.api.json_not_found"
+handler500 = "interiorai.api.json_server_error"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("api/v1/", include("generation.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("media/rooms/<uuid:pk>/photo/", api_views.MediaView.as_view(), name="room-photo"),
+    path("media/generations/<uuid:pk>/<int:index>/", api_views.MediaView.as_view(), name="generation-image"),
+    path("", include("web.urls")),
+]

@@ -1,0 +1,114 @@
+"""Sandbox configuration: defaults, validation, and parsing from env and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LATENCY_DISTRIBUTIONS = ("uniform", "triangular")
+PROBABILITY_KEYS = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_drop")
+ENV_PREFIX = "SANDBOX_"
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or its value is out of range."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Behaviour knobs, all changeable at run time through `POST /_sandbox/config`."""
+
+    latency_s_min: float = 1.0
+    latency_s_max: float = 3.0
+    latency_dist: str = "uniform"
+    rpm: int = 0
+    ipm: int = 0
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    rate_timeout: float = 0.0
+    rate_drop: float = 0.0
+    outage: bool = False
+    seed: int = 0
+    hang_s: float = 3600.0
+    retry_after_s: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    def updated(self, changes: Mapping[str, object]) -> SandboxConfig:
+        """Return a copy with `changes` applied, or raise ConfigError."""
+        clean = {key: _check_value(key, value) for key, value in changes.items()}
+        new = dataclasses.replace(self, **clean)
+        if new.latency_s_min > new.latency_s_max:
+            raise ConfigError("latency_s_min must not exceed latency_s_max.", "latency_s_min")
+        return new
+
+
+FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(SandboxConfig)}
+
+
+def _check_value(key: str, value: object) -> object:
+    """Validate one JSON value for `key` and return it with its canonical type."""
+    kind = FIELD_TYPES.get(key)
+    if kind is None:
+        raise ConfigError(f"Unknown config key: {key!r}. Known keys: {', '.join(FIELD_TYPES)}.", key)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false.", key)
+        return value
+    if kind is str:
+        if value not in LATENCY_DISTRIBUTIONS:
+            raise ConfigError(f"{key} must be one of {', '.join(LATENCY_DISTRIBUTIONS)}.", key)
+        return value
+    # bool is an int subclass; `true` is never a sensible number here.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key} must be a number.", key)
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{key} must be an integer.", key)
+        value = int(value)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{key} must be a finite number >= 0.", key)
+    if key in PROBABILITY_KEYS and value > 1:
+        raise ConfigError(f"{key} is a probability and must be between 0 and 1.", key)
+    return float(value) if kind is float else value
+
+
+def parse_text(key: str, text: str) -> object:
+    """Turn a flag or env string into the JSON-like value `_check_value` expects."""
+    kind = FIELD_TYPES.get(key)
+    if kind is None:
+        raise ConfigError(f"Unknown config key: {key!r}.", key)
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{key} must be true or false, got {text!r}.", key)
+    if kind is str:
+        return text.strip()
+    try:
+        return int(text) if kind is int else float(text)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {text!r}.", key) from None
+
+
+def config_from_env(environ: Mapping[str, str]) -> dict[str, object]:
+    """Collect config values from `SANDBOX_<KEY>` environment variables."""
+    values: dict[str, object] = {}
+    for key in FIELD_TYPES:
+        text = environ.get(ENV_PREFIX + key.upper())
+        if text is not None:
+            values[key] = parse_text(key, text)
+    return values

@@ -1,0 +1,486 @@
+"""The aiohttp application: OpenAI image endpoints plus `/_sandbox/*` control endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+from PIL import Image
+
+from . import errors, imaging, responses
+from .config import ConfigError, SandboxConfig
+from .errors import ApiError
+from .faults import Fault, draw_fault, draw_latency
+from .limits import LimitDecision, RateLimiter, retry_after_headers
+from .stats import RequestLog, RequestRecord, Stats
+from .validation import EDITS, GENERATIONS, ImageJob, Upload, check_moderation, decode_uploads, parse_job
+
+logger = logging.getLogger("sandbox")
+
+T = TypeVar("T")
+MAX_BODY_BYTES = 100 * 1024 * 1024
+FILE_STORE_SIZE = 200
+RENDER_CACHE_SIZE = 32
+# Headers worth checking in tests (retries, idempotency); never Authorization.
+RECORDED_HEADERS = ("User-Agent", "X-Stainless-Retry-Count", "Idempotency-Key")
+GPT_RENDER_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x1536": (1024, 1536)}
+
+
+class DropConnection(Exception):
+    """Close the client's connection without answering."""
+
+
+class BoundedStore(OrderedDict[str, bytes]):
+    """A small LRU of bytes: served image files and rendered outputs."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: str, value: bytes) -> None:
+        """Store `value`, evicting the least recently used entry when full."""
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class SandboxState:
+    """Everything one running sandbox knows; only touched from its event loop."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.limiter = RateLimiter()
+        self.stats = Stats()
+        self.log = RequestLog()
+        self.files = BoundedStore(FILE_STORE_SIZE)
+        self.renders = BoundedStore(RENDER_CACHE_SIZE)
+        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="sandbox-render")
+
+    def configure(self, changes: dict[str, object]) -> None:
+        """Apply config changes; setting `seed` restarts the RNG so runs repeat."""
+        self.config = self.config.updated(changes)
+        if "seed" in changes:
+            self.rng = random.Random(self.config.seed)
+
+    def reset(self) -> None:
+        """Zero stats, clear the request log and rate-limit windows, and restart the RNG."""
+        self.stats.reset()
+        self.log.clear()
+        self.limiter.reset()
+        self.rng = random.Random(self.config.seed)
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound image work off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+
+
+STATE = web.AppKey("sandbox_state", SandboxState)
+
+
+# --- reading requests ---------------------------------------------------------------------------
+
+
+async def read_values(request: web.Request, endpoint: str) -> dict[str, object]:
+    """Read the body as the endpoint expects it: multipart for edits, JSON for generations."""
+    if endpoint == EDITS:
+        if request.content_type != "multipart/form-data":
+            message = "The sandbox accepts only multipart/form-data on /v1/images/edits."
+            raise errors.bad_request(message, code="invalid_content_type")
+        return await read_multipart(request)
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError:
+        raise errors.bad_request("We could not parse the JSON body of your request.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+async def read_multipart(request: web.Request) -> dict[str, object]:
+    """Collect form fields; repeated names and names ending in `[]` become lists."""
+    try:
+        form = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"Request body larger than {MAX_BODY_BYTES} bytes.") from None
+    except ValueError as exc:
+        raise ApiError(400, f"Could not parse multipart form: {exc}") from None
+    values: dict[str, object] = {}
+    for key, value in form.items():
+        item: object = value
+        if isinstance(value, web.FileField):
+            item = Upload(value.filename, value.content_type, value.file.read())
+        existing = values.get(key)
+        if isinstance(existing, list):
+            existing.append(item)
+        elif existing is not None:
+            values[key] = [existing, item]
+        else:
+            values[key] = [item] if key.endswith("[]") else item
+    return values
+
+
+def describe_values(values: dict[str, object]) -> dict[str, Any]:
+    """Make the request's values JSON-ready, replacing file parts by a summary."""
+
+    def describe(item: object) -> object:
+        return item.describe() if isinstance(item, Upload) else item
+
+    return {key: [describe(i) for i in v] if isinstance(v, list) else describe(v) for key, v in values.items()}
+
+
+def check_auth(request: web.Request) -> None:
+    """Accept any non-blank bearer key except `sk-invalid`, which tests the 401 path."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip() if scheme.lower() == "bearer" else ""
+    if not key or key == "sk-invalid":
+        raise errors.invalid_api_key(key)
+
+
+# --- producing images ---------------------------------------------------------------------------
+
+
+def output_size(job: ImageJob, photo: Image.Image | None) -> tuple[int, int]:
+    """Resolve the requested size; `auto` follows the photo's aspect ratio."""
+    if job.size in GPT_RENDER_SIZES:
+        return GPT_RENDER_SIZES[job.size]
+    if job.size == "auto":
+        return imaging.closest_size(*photo.size) if photo is not None else (1024, 1024)
+    side = int(job.size.split("x")[0])
+    return side, side
+
+
+def render_all(
+    state: SandboxState,
+    job: ImageJob,
+    photo: Image.Image | None,
+    mask: Image.Image | None,
+    size: tuple[int, int],
+    seed: int,
+) -> list[bytes]:
+    """Render the job's `n` images, reusing cached bytes for repeated identical requests."""
+    inputs = hashlib.sha256(b"".join(hashlib.sha256(data).digest() for data in job.images))
+    inputs.update(hashlib.sha256(job.mask or b"").digest())
+    images = []
+    for index in range(job.n):
+        spec = imaging.RenderSpec(
+            width=size[0],
+            height=size[1],
+            prompt=job.prompt,
+            quality=job.quality,
+            seed=seed,
+            index=index,
+            output_format=job.output_format,
+            compression=job.output_compression,
+            transparent=job.background == "transparent",
+        )
+        key = f"{inputs.hexdigest()}:{spec!r}"
+        cached = state.renders.get(key)
+        if cached is None:
+            cached = imaging.render(photo, mask, spec)
+            state.renders.put(key, cached)
+        images.append(cached)
+    return images
+
+
+def publish_files(state: SandboxState, request: web.Request, images: list[bytes], job: ImageJob) -> list[str]:
+    """Keep images for `GET /_sandbox/files/<name>` and return their URLs (dall-e-2 `url` format)."""
+    urls = []
+    for data in images:
+        name = f"{hashlib.sha256(data).hexdigest()[:32]}.{job.output_format}"
+        state.files.put(name, data)
+        urls.append(f"{request.url.origin()}/_sandbox/files/{name}")
+    return urls
+
+
+# --- the image endpoints ------------------------------------------------------------------------
+
+
+async def process_image_request(request: web.Request, state: SandboxState, record: RequestRecord) -> web.Response:
+    """Answer one image request, applying outage, auth, validation, limits, faults and latency."""
+    endpoint = record.endpoint
+    values: dict[str, object] = {}
+    read_error: ApiError | None = None
+    try:
+        values = await read_values(request, endpoint)
+    except ApiError as exc:
+        read_error = exc
+    record.fields = describe_values(values)
+    config = state.config
+    if config.outage:
+        raise errors.overloaded()
+    check_auth(request)
+    if read_error is not None:
+        raise read_error
+    job = parse_job(values, endpoint, multipart=endpoint == EDITS)
+    photo, mask = await state.run(decode_uploads, job)
+    decision = state.limiter.acquire(config.rpm, config.ipm, job.n)
+    request["ratelimit_headers"] = decision.headers
+    if not decision.allowed:
+        raise limit_exceeded(decision, config, job.n)
+    check_moderation(job)
+    fault, latency = draw_fault(state.rng, config), draw_latency(state.rng, config)
+    request["note"] = f" model={job.model} n={job.n} size={job.size} fault={fault.value}"
+    return await serve_with_faults(request, state, job, photo, mask, fault, latency)
+
+
+async def serve_with_faults(
+    request: web.Request,
+    state: SandboxState,
+    job: ImageJob,
+    photo: Image.Image | None,
+    mask: Image.Image | None,
+    fault: Fault,
+    latency: float,
+) -> web.Response:
+    """Inject the drawn fault (early ones now, late ones after the latency) or answer the images."""
+    config = state.config
+    if fault is not Fault.NONE:
+        state.stats.by_fault[fault.value] += 1
+    if fault is Fault.RATE_LIMIT:
+        message = "Rate limit reached (injected by the sandbox). Please try again shortly."
+        raise errors.rate_limited(message, retry_after_headers(config.retry_after_s))
+    if fault is Fault.TIMEOUT:
+        # The hang replaces the latency; a client that gives up cancels this handler.
+        state.stats.timeouts_total += 1
+        request["record"].outcome = "hanging"
+        await asyncio.sleep(config.hang_s)
+        latency = 0.0
+    size = output_size(job, photo)
+    rendering = state.run(render_all, state, job, photo, mask, size, config.seed)
+    work = asyncio.ensure_future(rendering)
+    try:
+        await asyncio.sleep(latency)
+        if fault is Fault.DROP:
+            raise DropConnection
+        if fault is Fault.SERVER_ERROR:
+            raise errors.server_error()
+        if fault is Fault.UNAVAILABLE:
+            raise errors.overloaded()
+        images = await work
+    finally:
+        if not work.done():
+            # The thread finishes on its own; only stop waiting for it.
+            work.cancel()
+    urls = publish_files(state, request, images, job) if job.response_format == "url" else None
+    input_sizes = [photo.size] if photo is not None else []
+    body = responses.images_response(job, images, size, input_sizes, urls)
+    state.stats.images_total += len(images)
+    return web.json_response(body)
+
+
+def limit_exceeded(decision: LimitDecision, config: SandboxConfig, requested: int) -> ApiError:
+    """Build the 429 for an exceeded rpm or ipm limit."""
+    if decision.exceeded == "images":
+        what, limit = "images per min (IPM)", config.ipm
+    else:
+        what, limit = "requests per min (RPM)", config.rpm
+    message = (
+        f"Rate limit reached for images in organization org-sandbox on {what}: Limit {limit}, "
+        f"Requested {requested if decision.exceeded == 'images' else 1}. "
+        f"Please try again in {decision.retry_after_s:.3f}s."
+    )
+    return errors.rate_limited(message, retry_after_headers(decision.retry_after_s))
+
+
+def drop_connection(request: web.Request) -> web.Response:
+    """Close the socket so the client sees a connection error instead of a response."""
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=499)
+
+
+async def handle_images(request: web.Request) -> web.StreamResponse:
+    """Count, record and answer `POST /v1/images/edits` and `POST /v1/images/generations`."""
+    state = request.app[STATE]
+    endpoint = request.path
+    state.stats.arrive(endpoint)
+    headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
+    record = request["record"] = state.log.start(endpoint, request.method, request.content_type, headers)
+    try:
+        try:
+            response = await process_image_request(request, state, record)
+            record.outcome = "ok"
+        except ApiError as exc:
+            response = error_response(exc)
+            record.outcome = "error"
+        except DropConnection:
+            state.stats.dropped_total += 1
+            record.outcome = request["outcome"] = "dropped"
+            return drop_connection(request)
+        finalize(request, response, record.id)
+        record.status = response.status
+        state.stats.by_status[str(response.status)] += 1
+        return response
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the client hangs up (handler_cancellation=True).
+        record.outcome = request["outcome"] = "timeout" if record.outcome == "hanging" else "cancelled"
+        raise
+    finally:
+        record.duration_s = round(time.monotonic() - request["started"], 4)
+        state.stats.leave()
+
+
+def error_response(exc: ApiError) -> web.Response:
+    """Render an ApiError as OpenAI's `ErrorResponse` JSON."""
+    return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+
+
+def finalize(request: web.Request, response: web.Response, record_id: int) -> None:
+    """Add the headers every OpenAI response carries."""
+    response.headers.update(request.get("ratelimit_headers", {}))
+    response.headers["x-request-id"] = f"req_sandbox_{record_id:08d}"
+    response.headers["openai-version"] = "2020-10-01"
+    response.headers["openai-processing-ms"] = str(round((time.monotonic() - request["started"]) * 1000))
+
+
+async def handle_unknown_v1(request: web.Request) -> web.Response:
+    """Answer any other /v1 path like OpenAI does, and count it."""
+    state = request.app[STATE]
+    state.stats.arrive(request.path)
+    try:
+        status = 404
+        state.stats.by_status[str(status)] += 1
+        error = ApiError(status, f"Invalid URL ({request.method} {request.path})")
+        return error_response(error)
+    finally:
+        state.stats.leave()
+
+
+# --- control endpoints --------------------------------------------------------------------------
+
+
+async def get_config(request: web.Request) -> web.Response:
+    """Return the current config."""
+    return web.json_response(request.app[STATE].config.as_dict())
+
+
+async def post_config(request: web.Request) -> web.Response:
+    """Change any subset of config keys; reject unknown keys and bad values with 400."""
+    state = request.app[STATE]
+    try:
+        changes = await request.json()
+    except ValueError:
+        return error_response(ApiError(400, "The body must be a JSON object.", code="invalid_json"))
+    if not isinstance(changes, dict):
+        return error_response(ApiError(400, "The body must be a JSON object.", code="invalid_json"))
+    try:
+        state.configure(changes)
+    except ConfigError as exc:
+        return error_response(ApiError(400, exc.message, param=exc.param, code="invalid_config"))
+    logger.info("config changed: %s", json.dumps(changes, sort_keys=True))
+    return web.json_response(state.config.as_dict())
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """Return the counters."""
+    return web.json_response(request.app[STATE].stats.as_dict())
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    """Zero the counters and return them."""
+    stats = request.app[STATE].stats
+    stats.reset()
+    return web.json_response(stats.as_dict())
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    """Return the last `limit` (default 100) recorded /v1 requests, oldest first."""
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        return error_response(ApiError(400, "limit must be an integer.", param="limit"))
+    return web.json_response(request.app[STATE].log.last(limit))
+
+
+async def reset_requests(request: web.Request) -> web.Response:
+    """Forget the recorded requests."""
+    request.app[STATE].log.clear()
+    return web.json_response({"cleared": True})
+
+
+async def reset_all(request: web.Request) -> web.Response:
+    """Zero stats, clear recorded requests and rate-limit windows, and restart the RNG."""
+    request.app[STATE].reset()
+    return web.json_response({"reset": True})
+
+
+async def get_file(request: web.Request) -> web.Response:
+    """Serve an image returned earlier as a URL."""
+    name = request.match_info["name"]
+    data = request.app[STATE].files.get(name)
+    if data is None:
+        raise web.HTTPNotFound(text="No such sandbox file.")
+    extension = name.rsplit(".", 1)[-1]
+    return web.Response(body=data, content_type=f"image/{extension}")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Answer 200 while the server runs."""
+    return web.json_response({"status": "ok"})
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+@web.middleware
+async def log_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Log one line per request; never the Authorization header."""
+    request["started"] = time.monotonic()
+    status: object = "cancelled"
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        # Drops and hangs have no real status; show what happened instead.
+        shown = request.get("outcome") or status
+        elapsed = time.monotonic() - request["started"]
+        logger.info("%s %s %s %.2fs%s", request.method, request.path, shown, elapsed, request.get("note", ""))
+
+
+async def shutdown_executor(app: web.Application) -> None:
+    """Stop the render threads without waiting for abandoned work."""
+    app[STATE].executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_app(config: SandboxConfig | None = None) -> web.Application:
+    """Build the sandbox application."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests])
+    app[STATE] = SandboxState(config or SandboxConfig())
+    app.router.add_post(EDITS, handle_images)
+    app.router.add_post(GENERATIONS, handle_images)
+    app.router.add_route("*", "/v1/{tail:.*}", handle_unknown_v1)
+    app.router.add_get("/_sandbox/healthz", healthz)
+    app.router.add_get("/_sandbox/config", get_config)
+    app.router.add_post("/_sandbox/config", post_config)
+    app.router.add_get("/_sandbox/stats", get_stats)
+    app.router.add_post("/_sandbox/stats/reset", reset_stats)
+    app.router.add_get("/_sandbox/requests", get_requests)
+    app.router.add_post("/_sandbox/requests/reset", reset_requests)
+    app.router.add_post("/_sandbox/reset", reset_all)
+    app.router.add_get("/_sandbox/files/{name}", get_file)
+    app.on_cleanup.append(shutdown_executor)
+    return app
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """Return a runner that cancels handlers of clients that hang up and shuts down quickly."""
+    return web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)

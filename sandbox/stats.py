@@ -1,0 +1,114 @@
+"""Counters and a bounded log of recent /v1 requests, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUEST_LOG_SIZE = 1000
+
+
+@dataclass
+class RequestRecord:
+    """One /v1 request as the sandbox saw it; `status` stays None for drops and hangs."""
+
+    id: int
+    endpoint: str
+    method: str
+    content_type: str
+    headers: dict[str, str]
+    received_at: float = field(default_factory=time.time)
+    fields: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    outcome: str = "pending"
+    duration_s: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data."""
+        return {
+            "id": self.id,
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "content_type": self.content_type,
+            "headers": self.headers,
+            "received_at": self.received_at,
+            "fields": self.fields,
+            "status": self.status,
+            "outcome": self.outcome,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass
+class Stats:
+    """Request counters; `in_flight` survives a reset because those requests are still running."""
+
+    requests_total: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    by_fault: Counter[str] = field(default_factory=Counter)
+    images_total: int = 0
+    dropped_total: int = 0
+    timeouts_total: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def arrive(self, endpoint: str) -> None:
+        """Count a request the moment it arrives."""
+        self.requests_total += 1
+        self.by_endpoint[endpoint] += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """Note that a request finished, however it ended."""
+        self.in_flight -= 1
+
+    def reset(self) -> None:
+        """Zero every counter except the requests still in flight."""
+        in_flight = self.in_flight
+        for spec in dataclasses.fields(self):
+            fresh = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+            setattr(self, spec.name, fresh)
+        self.in_flight = self.max_in_flight = in_flight
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as JSON-ready data."""
+        return {
+            "requests_total": self.requests_total,
+            "by_status": dict(self.by_status),
+            "by_endpoint": dict(self.by_endpoint),
+            "by_fault": dict(self.by_fault),
+            "images_total": self.images_total,
+            "dropped_total": self.dropped_total,
+            "timeouts_total": self.timeouts_total,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+class RequestLog:
+    """The last `REQUEST_LOG_SIZE` requests, oldest first."""
+
+    def __init__(self) -> None:
+        self.records: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.ids = itertools.count(1)
+
+    def start(self, endpoint: str, method: str, content_type: str, headers: dict[str, str]) -> RequestRecord:
+        """Create and keep a record for a request that just arrived."""
+        record = RequestRecord(next(self.ids), endpoint, method, content_type, headers)
+        self.records.append(record)
+        return record
+
+    def last(self, limit: int) -> list[dict[str, Any]]:
+        """Return up to `limit` most recent records, oldest first."""
+        recent = list(self.records)[-limit:] if limit > 0 else []
+        return [record.as_dict() for record in recent]
+
+    def clear(self) -> None:
+        """Forget all records; ids keep counting so they stay unique."""
+        self.records.clear()
