@@ -10,7 +10,7 @@ import httpx
 import openai
 from django.conf import settings
 
-SANDBOX_KEY = "sk-sandbox-local"  # noqa: S105 - the local sandbox accepts any key; this is no secret
+SANDBOX_KEY = "sk-sandbox-local"
 
 
 @dataclass(frozen=True)

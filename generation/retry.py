@@ -81,7 +81,7 @@ def _classify_status(exc: openai.APIStatusError) -> Failure:
 
 def backoff_s(attempt: int, retry_after_s: float | None = None, *, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the provider asked."""
-    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    rng = rng or random.Random()
     ceiling = min(MAX_COUNTDOWN_S, BASE_BACKOFF_S * 2 ** max(attempt - 1, 0))
     delay = rng.uniform(ceiling / 2, ceiling)
     if retry_after_s is not None:

@@ -83,6 +83,8 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # A file, not memory, so that the worker and web processes the tests start share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     # IMMEDIATE transactions make SQLite take its write lock up front instead of failing mid-way.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -195,10 +197,10 @@ PROVIDER_RPM = envint("PROVIDER_RPM", 50, minimum=0)
 PROVIDER_IPM = envint("PROVIDER_IPM", 50, minimum=0)
 GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 4, minimum=1)
 GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
-GENERATION_LEASE_S = envint("GENERATION_LEASE_S", CELERY_TASK_TIME_LIMIT + 30, minimum=30)
+GENERATION_LEASE_S = envint("GENERATION_LEASE_S", 60, minimum=2)
 GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
-REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=5)
+REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=1)
 MAX_QUEUED_PER_USER = envint("MAX_QUEUED_PER_USER", 50, minimum=1)
 BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)
 BREAKER_MIN_CALLS = envint("BREAKER_MIN_CALLS", 10, minimum=1)

@@ -226,26 +226,27 @@ async def process_image_request(request: web.Request, state: SandboxState, recor
     job = parse_job(values, endpoint, multipart=endpoint == EDITS)
     photo, mask = await state.run(decode_uploads, job)
     decision = state.limiter.acquire(config.rpm, config.ipm, job.n)
-    request["ratelimit_headers"] = decision.headers
+    record.ratelimit_headers = decision.headers
     if not decision.allowed:
         raise limit_exceeded(decision, config, job.n)
     check_moderation(job)
     fault, latency = draw_fault(state.rng, config), draw_latency(state.rng, config)
-    request["note"] = f" model={job.model} n={job.n} size={job.size} fault={fault.value}"
-    return await serve_with_faults(request, state, job, photo, mask, fault, latency)
+    record.note = f"model={job.model} n={job.n} size={job.size} fault={fault.value}"
+    return await serve_with_faults(request, state, record, job, (photo, mask), fault, latency)
 
 
 async def serve_with_faults(
     request: web.Request,
     state: SandboxState,
+    record: RequestRecord,
     job: ImageJob,
-    photo: Image.Image | None,
-    mask: Image.Image | None,
+    uploads: tuple[Image.Image | None, Image.Image | None],
     fault: Fault,
     latency: float,
 ) -> web.Response:
     """Inject the drawn fault (early ones now, late ones after the latency) or answer the images."""
     config = state.config
+    photo, mask = uploads
     if fault is not Fault.NONE:
         state.stats.by_fault[fault.value] += 1
     if fault is Fault.RATE_LIMIT:
@@ -254,7 +255,7 @@ async def serve_with_faults(
     if fault is Fault.TIMEOUT:
         # The hang replaces the latency; a client that gives up cancels this handler.
         state.stats.timeouts_total += 1
-        request["record"].outcome = "hanging"
+        record.outcome = "hanging"
         await asyncio.sleep(config.hang_s)
         latency = 0.0
     size = output_size(job, photo)
@@ -308,7 +309,7 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
     endpoint = request.path
     state.stats.arrive(endpoint)
     headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
-    record = request["record"] = state.log.start(endpoint, request.method, request.content_type, headers)
+    record = state.log.start(endpoint, request.method, request.content_type, headers)
     try:
         try:
             response = await process_image_request(request, state, record)
@@ -318,19 +319,21 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
             record.outcome = "error"
         except DropConnection:
             state.stats.dropped_total += 1
-            record.outcome = request["outcome"] = "dropped"
+            record.outcome = "dropped"
             return drop_connection(request)
-        finalize(request, response, record.id)
+        finalize(response, record)
         record.status = response.status
         state.stats.by_status[str(response.status)] += 1
         return response
     except asyncio.CancelledError:
         # aiohttp cancels the handler when the client hangs up (handler_cancellation=True).
-        record.outcome = request["outcome"] = "timeout" if record.outcome == "hanging" else "cancelled"
+        record.outcome = "timeout" if record.outcome == "hanging" else "cancelled"
         raise
     finally:
-        record.duration_s = round(time.monotonic() - request["started"], 4)
+        record.duration_s = round(time.monotonic() - record.started, 4)
         state.stats.leave()
+        shown = record.status or record.outcome
+        logger.info("%s %s %s %.2fs %s", request.method, endpoint, shown, record.duration_s, record.note)
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -338,12 +341,12 @@ def error_response(exc: ApiError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
 
 
-def finalize(request: web.Request, response: web.Response, record_id: int) -> None:
+def finalize(response: web.Response, record: RequestRecord) -> None:
     """Add the headers every OpenAI response carries."""
-    response.headers.update(request.get("ratelimit_headers", {}))
-    response.headers["x-request-id"] = f"req_sandbox_{record_id:08d}"
+    response.headers.update(record.ratelimit_headers)
+    response.headers["x-request-id"] = f"req_sandbox_{record.id:08d}"
     response.headers["openai-version"] = "2020-10-01"
-    response.headers["openai-processing-ms"] = str(round((time.monotonic() - request["started"]) * 1000))
+    response.headers["openai-processing-ms"] = str(round((time.monotonic() - record.started) * 1000))
 
 
 async def handle_unknown_v1(request: web.Request) -> web.Response:

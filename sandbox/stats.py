@@ -26,6 +26,10 @@ class RequestRecord:
     status: int | None = None
     outcome: str = "pending"
     duration_s: float | None = None
+    # Working state for the handler and its log line; not part of the JSON record.
+    started: float = field(default_factory=time.monotonic)
+    note: str = ""
+    ratelimit_headers: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the record as JSON-ready data."""
