@@ -163,7 +163,10 @@ def refund(generation: Any, *, actor: Any, note: str = "") -> bool:
     """Give back what a captured generation cost (support action); once per generation."""
     account = lock_account(generation.owner)
     captured = LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.CAPTURE).first()
-    if captured is None or LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.REFUND).exists():
+    if (
+        captured is None
+        or LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.REFUND).exists()
+    ):
         return False
     same_period = captured.period_start == account.period_start
     LedgerEntry.objects.create(

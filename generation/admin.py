@@ -15,8 +15,18 @@ class ProviderCallInline(admin.TabularInline):
     model = ProviderCall
     extra = 0
     can_delete = False
-    readonly_fields = ["attempt", "provider", "model", "outcome", "status_code", "error_code", "latency_ms", "cost_usd",
-                       "provider_request_id", "started_at"]
+    readonly_fields = [
+        "attempt",
+        "provider",
+        "model",
+        "outcome",
+        "status_code",
+        "error_code",
+        "latency_ms",
+        "cost_usd",
+        "provider_request_id",
+        "started_at",
+    ]
 
 
 @admin.register(Generation)

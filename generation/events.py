@@ -31,7 +31,9 @@ def send_to_user(user_id: int, event_type: str, payload: dict[str, Any]) -> None
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_for_user(user_id), {"type": "deliver", "event": envelope(event_type, payload)})
+        async_to_sync(layer.group_send)(
+            group_for_user(user_id), {"type": "deliver", "event": envelope(event_type, payload)}
+        )
     except Exception:  # a lost event must never fail the job: the page re-syncs from the database
         log.warning("event not delivered user=%s type=%s", user_id, event_type, exc_info=True)
 

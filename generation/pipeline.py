@@ -31,9 +31,13 @@ def limiter_for(target: provider.Target) -> RateLimiter:
 
 
 def breaker_for(target: provider.Target) -> CircuitBreaker:
-    policy = BreakerPolicy(window_s=settings.BREAKER_WINDOW_S, min_calls=settings.BREAKER_MIN_CALLS,
-                           failure_rate=settings.BREAKER_FAILURE_RATE, open_s=settings.BREAKER_OPEN_S,
-                           probe_lease_s=settings.CELERY_TASK_TIME_LIMIT)
+    policy = BreakerPolicy(
+        window_s=settings.BREAKER_WINDOW_S,
+        min_calls=settings.BREAKER_MIN_CALLS,
+        failure_rate=settings.BREAKER_FAILURE_RATE,
+        open_s=settings.BREAKER_OPEN_S,
+        probe_lease_s=settings.CELERY_TASK_TIME_LIMIT,
+    )
     return CircuitBreaker(redis_client(), target.name, policy)
 
 
@@ -42,8 +46,12 @@ def run(generation_id: str, worker: str) -> None:
     if generation is None:
         return
     if timezone.now() >= generation.deadline_at:
-        services.fail(generation, code="deadline", message="This generation took too long and was stopped; you were not charged.",
-                      owner=worker)
+        services.fail(
+            generation,
+            code="deadline",
+            message="This generation took too long and was stopped; you were not charged.",
+            owner=worker,
+        )
         return
     target, breaker = pick_target(worker)
     if target is None:
@@ -78,7 +86,9 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     room = generation.room
     if room is None:
         breaker_for(target).release_probe(worker)
-        services.fail(generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker)
+        services.fail(
+            generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker
+        )
         return
     with room.photo.open("rb") as photo_file:
         photo = photo_file.read()
@@ -88,8 +98,9 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
     try:
-        result = provider.edit_image(target, photo, prompt, size=generation.size,
-                                     quality=generation.quality, n=generation.n)
+        result = provider.edit_image(
+            target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n
+        )
     except Exception as exc:  # every failure is classified; none escapes unrecorded
         ticker.stop()
         handle_failure(generation, call, target, worker, classify(exc), time.monotonic() - started)
@@ -98,8 +109,14 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
         ticker.stop()
     elapsed = time.monotonic() - started
     cost = pricing.actual(target.model, result.size, result.quality, len(result.images))
-    services.finish_call(call, outcome=ProviderCall.Outcome.SUCCESS, status_code=200, latency_s=elapsed, cost=cost,
-                         request_id=result.request_id)
+    services.finish_call(
+        call,
+        outcome=ProviderCall.Outcome.SUCCESS,
+        status_code=200,
+        latency_s=elapsed,
+        cost=cost,
+        request_id=result.request_id,
+    )
     breaker_for(target).record(True, worker)
     record_duration(target.model, elapsed)
     if not services.set_stage(generation, worker, Stage.STORING, 92):
@@ -109,12 +126,19 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     services.succeed(generation, worker, image_names=names, cost=cost)
 
 
-def handle_failure(generation: Generation, call: ProviderCall, target: provider.Target, worker: str, failure: Failure,
-                   elapsed: float) -> None:
+def handle_failure(
+    generation: Generation, call: ProviderCall, target: provider.Target, worker: str, failure: Failure, elapsed: float
+) -> None:
     # A call that may have been billed upstream is booked at its estimate, on our side, never on the user.
     cost = generation.estimated_cost_usd if failure.outcome == "unknown" else Decimal("0")
-    services.finish_call(call, outcome=failure.outcome, status_code=failure.status_code, error_code=failure.code,
-                         latency_s=elapsed, cost=cost)
+    services.finish_call(
+        call,
+        outcome=failure.outcome,
+        status_code=failure.status_code,
+        error_code=failure.code,
+        latency_s=elapsed,
+        cost=cost,
+    )
     if failure.status_code == 429 and failure.retry_after_s:
         limiter_for(target).pause(failure.retry_after_s)
     # A rate limit or a rejected request still shows a provider that answers: only real faults count.

@@ -88,7 +88,15 @@ class RateLimiter:
         """Book one request and `images` images now or within `max_wait_s`, or say how long to wait."""
         granted, wait_ms = self._acquire(
             keys=self.keys,
-            args=[self.window_ms, int(max_wait_s * 1000), uuid.uuid4().hex, self.limits.rpm, 1, self.limits.ipm, images],
+            args=[
+                self.window_ms,
+                int(max_wait_s * 1000),
+                uuid.uuid4().hex,
+                self.limits.rpm,
+                1,
+                self.limits.ipm,
+                images,
+            ],
         )
         return Permit(bool(granted), int(wait_ms) / 1000)
 

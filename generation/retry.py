@@ -67,13 +67,21 @@ def _classify_status(exc: openai.APIStatusError) -> Failure:
     code = str(getattr(exc, "code", None) or "")
     retry_after = retry_after_from(exc.response.headers if exc.response is not None else None)
     if status == 429 and code == "insufficient_quota":
-        return Failure("fatal", False, "provider_quota", "The image service is out of credit; our team has been alerted.", status)
+        return Failure(
+            "fatal", False, "provider_quota", "The image service is out of credit; our team has been alerted.", status
+        )
     if status in RETRYABLE_STATUS or status >= 500:
-        return Failure("retryable", True, f"provider_{status}", "The image service had a temporary problem.", status, retry_after)
+        return Failure(
+            "retryable", True, f"provider_{status}", "The image service had a temporary problem.", status, retry_after
+        )
     if code in POLICY_CODES:
-        return Failure("fatal", False, "content_policy",
-                       "The image service declined this request under its content policy. Try a different photo or prompt.",
-                       status)
+        return Failure(
+            "fatal",
+            False,
+            "content_policy",
+            "The image service declined this request under its content policy. Try a different photo or prompt.",
+            status,
+        )
     default = ("provider_error", "The image service rejected this request.")
     short, message = FATAL_MESSAGES.get(status, default)
     return Failure("fatal", False, short, message, status)

@@ -37,8 +37,9 @@ Stage = Generation.Stage
 def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> Room:
     """Store a verified, re-encoded copy of the photo under a server-made name."""
     photo = clean_photo(photo_bytes)
-    room = Room(owner=user, name=name, room_type=room_type, photo_sha256=photo.sha256, width=photo.width,
-                height=photo.height)
+    room = Room(
+        owner=user, name=name, room_type=room_type, photo_sha256=photo.sha256, width=photo.width, height=photo.height
+    )
     room.photo.save("room.jpg", ContentFile(photo.content), save=False)
     try:
         room.save()
@@ -67,8 +68,18 @@ def request_fingerprint(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def create_generation(user: Any, room: Room, *, style: str, room_type: str, prompt: str, quality: str, n: int,
-                      variant: int = 0, request_id: str = "") -> Generation:
+def create_generation(
+    user: Any,
+    room: Room,
+    *,
+    style: str,
+    room_type: str,
+    prompt: str,
+    quality: str,
+    n: int,
+    variant: int = 0,
+    request_id: str = "",
+) -> Generation:
     """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
     model = settings.OPENAI_IMAGE_MODEL
     size = output_size_for(room.width, room.height)
@@ -76,26 +87,53 @@ def create_generation(user: Any, room: Room, *, style: str, room_type: str, prom
         account = billing.lock_account(user)
         tier = account.tier
         if quality not in tier.allowed_qualities:
-            raise ApiError("quality_not_allowed", f"The {tier.name} plan offers {', '.join(tier.allowed_qualities)} quality.",
-                           403 if quality in ("high",) else 400)
+            raise ApiError(
+                "quality_not_allowed",
+                f"The {tier.name} plan offers {', '.join(tier.allowed_qualities)} quality.",
+                403 if quality in ("high",) else 400,
+            )
         if n > tier.max_images:
             raise ApiError("too_many_images", f"The {tier.name} plan allows {tier.max_images} image(s) per request.")
         waiting = Generation.objects.filter(owner=user, status__in=[Status.QUEUED, Status.RUNNING]).count()
         if waiting >= settings.MAX_QUEUED_PER_USER:
-            error = ApiError("too_many_in_flight", f"You already have {waiting} generations waiting; try again when some finish.", 429)
+            error = ApiError(
+                "too_many_in_flight",
+                f"You already have {waiting} generations waiting; try again when some finish.",
+                429,
+            )
             error.headers["Retry-After"] = "30"
             raise error
         estimate = pricing.estimate(model, size, "high" if quality == "auto" else quality, n)
         generation = Generation.objects.create(
-            owner=user, room=room, style=style, room_type=room_type, prompt=prompt, quality=quality, size=size, n=n,
-            variant=variant, queue=tier.queue, priority=tier.priority, model=model, estimated_cost_usd=estimate,
-            request_id=request_id, deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
+            owner=user,
+            room=room,
+            style=style,
+            room_type=room_type,
+            prompt=prompt,
+            quality=quality,
+            size=size,
+            n=n,
+            variant=variant,
+            queue=tier.queue,
+            priority=tier.priority,
+            model=model,
+            estimated_cost_usd=estimate,
+            request_id=request_id,
+            deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
         )
         billing.reserve(account, generation, estimate)
         transaction.on_commit(lambda: dispatch(generation.pk))
         publish(generation)
-    log.info("generation created gen=%s user=%s style=%s quality=%s n=%s queue=%s est_usd=%s", generation.pk,
-             user.pk, style, quality, n, tier.queue, estimate)
+    log.info(
+        "generation created gen=%s user=%s style=%s quality=%s n=%s queue=%s est_usd=%s",
+        generation.pk,
+        user.pk,
+        style,
+        quality,
+        n,
+        tier.queue,
+        estimate,
+    )
     return generation
 
 
@@ -108,7 +146,10 @@ def dispatch(generation_id: uuid.UUID, countdown: float = 0) -> bool:
         return False
     try:
         run_generation.apply_async(
-            (str(generation_id),), queue=generation.queue, countdown=countdown or None, retry=False,
+            (str(generation_id),),
+            queue=generation.queue,
+            countdown=countdown or None,
+            retry=False,
             headers={"request_id": generation.request_id},
         )
         # Remember when the message should be picked up: the sweeper re-sends it if it never is.
@@ -143,8 +184,11 @@ def claim(generation_id: str, owner: str) -> Generation | None:
         defer(generation, seconds=2.0, stage=Stage.QUEUED, reason="user at in-flight cap")
         return None
     claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
-        status=Status.RUNNING, lease_owner=owner, lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
-        started_at=F("started_at") if generation.started_at else now, not_before=None,
+        status=Status.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        started_at=F("started_at") if generation.started_at else now,
+        not_before=None,
     )
     if claimed != 1:
         return None
@@ -160,8 +204,12 @@ def dispatch_later(generation_id: uuid.UUID, seconds: float) -> None:
 def renew_lease(generation: Generation, owner: str) -> bool:
     """Extend the worker's lease; False if the job was taken away (cancelled, failed past its deadline)."""
     until = timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
-    return Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
-        lease_expires_at=until) == 1
+    return (
+        Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+            lease_expires_at=until
+        )
+        == 1
+    )
 
 
 def defer(generation: Generation, *, seconds: float, stage: str, reason: str) -> bool:
@@ -169,7 +217,8 @@ def defer(generation: Generation, *, seconds: float, stage: str, reason: str) ->
     not_before = timezone.now() + timedelta(seconds=seconds)
     with transaction.atomic():
         moved = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
-            status=Status.QUEUED, stage=stage, not_before=not_before, lease_owner="", lease_expires_at=None)
+            status=Status.QUEUED, stage=stage, not_before=not_before, lease_owner="", lease_expires_at=None
+        )
         if moved != 1:
             return False
         generation.refresh_from_db()
@@ -181,7 +230,8 @@ def defer(generation: Generation, *, seconds: float, stage: str, reason: str) ->
 
 def set_stage(generation: Generation, owner: str, stage: str, progress: int) -> bool:
     updated = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
-        stage=stage, progress=progress)
+        stage=stage, progress=progress
+    )
     if updated:
         generation.stage, generation.progress = stage, progress
         publish(generation, on_commit=False)
@@ -201,24 +251,43 @@ def start_call(generation: Generation, provider: str, model: str) -> ProviderCal
     with transaction.atomic():
         Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, provider=provider, model=model)
         generation.refresh_from_db(fields=["attempts", "provider", "model"])
-        call = ProviderCall.objects.create(generation=generation, attempt=generation.attempts, provider=provider, model=model)
+        call = ProviderCall.objects.create(
+            generation=generation, attempt=generation.attempts, provider=provider, model=model
+        )
     log.info("provider call start gen=%s attempt=%s provider=%s model=%s", generation.pk, call.attempt, provider, model)
     return call
 
 
-def finish_call(call: ProviderCall, *, outcome: str, status_code: int | None, error_code: str = "", latency_s: float,
-                cost: Decimal = Decimal("0"), request_id: str = "") -> None:
+def finish_call(
+    call: ProviderCall,
+    *,
+    outcome: str,
+    status_code: int | None,
+    error_code: str = "",
+    latency_s: float,
+    cost: Decimal = Decimal("0"),
+    request_id: str = "",
+) -> None:
     call.outcome, call.status_code, call.error_code = outcome, status_code, error_code[:60]
     call.latency_ms, call.cost_usd, call.provider_request_id = int(latency_s * 1000), cost, request_id[:100]
     call.save(update_fields=["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id"])
-    log.info("provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",
-             call.generation_id, call.attempt, outcome, status_code, call.latency_ms, cost)
+    log.info(
+        "provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",
+        call.generation_id,
+        call.attempt,
+        outcome,
+        status_code,
+        call.latency_ms,
+        cost,
+    )
 
 
 def store_images(generation: Generation, images: list[bytes]) -> list[str]:
     names = []
     for index, content in enumerate(images):
-        names.append(default_storage.save(f"results/{generation.pk.hex}/{uuid.uuid4().hex}-{index}.jpg", ContentFile(content)))
+        names.append(
+            default_storage.save(f"results/{generation.pk.hex}/{uuid.uuid4().hex}-{index}.jpg", ContentFile(content))
+        )
     return names
 
 
@@ -226,9 +295,16 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
     """Finish the job, capture its cost once; False (and nothing charged) if it was taken away meanwhile."""
     with transaction.atomic():
         done = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
-            status=Status.SUCCEEDED, stage=Stage.DONE, progress=100, images=image_names, cost_usd=cost,
-            billing_state=Generation.Billing.CAPTURED, finished_at=timezone.now(), lease_owner="",
-            lease_expires_at=None, cache_key=cache_key_for(generation),
+            status=Status.SUCCEEDED,
+            stage=Stage.DONE,
+            progress=100,
+            images=image_names,
+            cost_usd=cost,
+            billing_state=Generation.Billing.CAPTURED,
+            finished_at=timezone.now(),
+            lease_owner="",
+            lease_expires_at=None,
+            cache_key=cache_key_for(generation),
         )
         if done != 1:
             transaction.on_commit(lambda: [default_storage.delete(name) for name in image_names])
@@ -246,9 +322,19 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
         rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
         if owner is not None:
             rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
-        if rows.update(status=Status.FAILED, stage=Stage.DONE, error_code=code[:40], error_message=message[:300],
-                       billing_state=Generation.Billing.RELEASED, finished_at=timezone.now(), lease_owner="",
-                       lease_expires_at=None) != 1:
+        if (
+            rows.update(
+                status=Status.FAILED,
+                stage=Stage.DONE,
+                error_code=code[:40],
+                error_message=message[:300],
+                billing_state=Generation.Billing.RELEASED,
+                finished_at=timezone.now(),
+                lease_owner="",
+                lease_expires_at=None,
+            )
+            != 1
+        ):
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note=f"failed: {code}")
@@ -260,10 +346,18 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
 def cancel(generation: Generation) -> bool:
     """Cancel at once; a running call's result is discarded when it returns. Nothing is charged."""
     with transaction.atomic():
-        if Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
-            status=Status.CANCELLED, stage=Stage.DONE, cancel_requested=True, billing_state=Generation.Billing.RELEASED,
-            finished_at=timezone.now(), lease_owner="", lease_expires_at=None,
-        ) != 1:
+        if (
+            Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+                status=Status.CANCELLED,
+                stage=Stage.DONE,
+                cancel_requested=True,
+                billing_state=Generation.Billing.RELEASED,
+                finished_at=timezone.now(),
+                lease_owner="",
+                lease_expires_at=None,
+            )
+            != 1
+        ):
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note="cancelled")
@@ -274,9 +368,17 @@ def cancel(generation: Generation) -> bool:
 
 def cache_key_for(generation: Generation) -> str:
     room = generation.room
-    parts = [room.photo_sha256 if room else "", generation.style, generation.room_type,
-             " ".join(generation.prompt.lower().split()), generation.model, generation.size, generation.quality,
-             str(generation.n), str(generation.variant)]
+    parts = [
+        room.photo_sha256 if room else "",
+        generation.style,
+        generation.room_type,
+        " ".join(generation.prompt.lower().split()),
+        generation.model,
+        generation.size,
+        generation.quality,
+        str(generation.n),
+        str(generation.variant),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -287,8 +389,12 @@ def event_payload(generation: Generation) -> dict[str, Any]:
     from generation.estimates import estimated_wait_s, position_of
 
     payload: dict[str, Any] = {
-        "id": str(generation.pk), "status": generation.status, "stage": generation.stage,
-        "stage_label": Stage(generation.stage).label, "progress": generation.progress, "attempts": generation.attempts,
+        "id": str(generation.pk),
+        "status": generation.status,
+        "stage": generation.stage,
+        "stage_label": Stage(generation.stage).label,
+        "progress": generation.progress,
+        "attempts": generation.attempts,
         "cached": generation.cached,
     }
     if generation.status == Status.QUEUED:
@@ -312,4 +418,3 @@ def publish(generation: Generation, *, on_commit: bool = True) -> None:
         events.send_on_commit(generation.owner_id, events.GENERATION_UPDATE, payload)
     else:
         events.send_to_user(generation.owner_id, events.GENERATION_UPDATE, payload)
-

@@ -34,8 +34,9 @@ def expire_past_deadline() -> int:
     done = 0
     for generation in stale:
         close_orphan_calls(generation)
-        done += services.fail(generation, code="deadline",
-                              message="This generation took too long and was stopped; you were not charged.")
+        done += services.fail(
+            generation, code="deadline", message="This generation took too long and was stopped; you were not charged."
+        )
     return done
 
 
@@ -58,8 +59,9 @@ def recover(generation: Generation, *, reason: str) -> bool:
     close_orphan_calls(generation)
     generation.refresh_from_db(fields=["attempts"])
     if generation.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-        return services.fail(generation, code="worker_lost",
-                             message="We could not finish this generation; you were not charged.")
+        return services.fail(
+            generation, code="worker_lost", message="We could not finish this generation; you were not charged."
+        )
     return services.defer(generation, seconds=0, stage=Generation.Stage.QUEUED, reason=reason)
 
 
@@ -78,9 +80,13 @@ def redispatch_lost() -> int:
     """
     now = timezone.now()
     due = Generation.objects.filter(status=Status.QUEUED).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-    stale = due.filter(
-        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - timedelta(seconds=settings.REDISPATCH_AFTER_S))
-    ).filter(created_at__lt=now - timedelta(seconds=2)).values_list("pk", flat=True)[:BATCH]
+    stale = (
+        due.filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - timedelta(seconds=settings.REDISPATCH_AFTER_S))
+        )
+        .filter(created_at__lt=now - timedelta(seconds=2))
+        .values_list("pk", flat=True)[:BATCH]
+    )
     try:
         client = redis_client()
         horizon = now.timestamp() - settings.REDISPATCH_AFTER_S

@@ -22,7 +22,7 @@ def live_workers() -> dict[str, int]:
     client = redis_client()
     keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=200))
     values = client.mget(keys) if keys else []
-    return {k.decode()[len(KEY_PREFIX):]: int(v) for k, v in zip(keys, values, strict=True) if v is not None}
+    return {k.decode()[len(KEY_PREFIX) :]: int(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
 
 def _advertise(hostname: str, slots: int) -> None:

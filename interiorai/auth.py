@@ -24,8 +24,10 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=AuthTokenSerializer,
-                   responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})})
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+    )
     def post(self, request: Request) -> Response:
         form = AuthTokenSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)

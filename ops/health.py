@@ -52,8 +52,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks[name] = "ok" if problem is None else problem
         if problem:
             failures.append(name)
-    body = {"status": "ok" if not failures else "unavailable", "checks": checks, "failed": failures,
-            "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
+    body = {
+        "status": "ok" if not failures else "unavailable",
+        "checks": checks,
+        "failed": failures,
+        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+    }
     response = JsonResponse(body, status=200 if not failures else 503)
     if failures:
         response["Retry-After"] = "5"

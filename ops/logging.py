@@ -17,8 +17,10 @@ class RequestIdFilter(logging.Filter):
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        line = (f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
-                f"logger={record.name} request_id={getattr(record, 'request_id', '-')} msg=\"{message}\"")
+        line = (
+            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
+            f'logger={record.name} request_id={getattr(record, "request_id", "-")} msg="{message}"'
+        )
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

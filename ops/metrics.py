@@ -54,19 +54,24 @@ class InteriorCollector:
     def generations(self) -> Iterator[Metric]:
         from generation.models import Generation
 
-        by_status = GaugeMetricFamily("interiorai_generations", "Generations by status and error code",
-                                      labels=["status", "error_code"])
+        by_status = GaugeMetricFamily(
+            "interiorai_generations", "Generations by status and error code", labels=["status", "error_code"]
+        )
         for row in Generation.objects.values("status", "error_code").annotate(n=Count("id")):
             by_status.add_metric([row["status"], row["error_code"] or ""], row["n"])
         yield by_status
-        final = CounterMetricFamily("interiorai_generations_finished", "Generations that reached a final status",
-                                    labels=["status"])
+        final = CounterMetricFamily(
+            "interiorai_generations_finished", "Generations that reached a final status", labels=["status"]
+        )
         for row in Generation.objects.filter(status__in=Generation.FINAL).values("status").annotate(n=Count("id")):
             final.add_metric([row["status"]], row["n"])
         yield final
-        in_flight = GaugeMetricFamily("interiorai_generations_in_flight", "Generations queued or running",
-                                      labels=["status", "queue"])
-        for row in Generation.objects.exclude(status__in=Generation.FINAL).values("status", "queue").annotate(n=Count("id")):
+        in_flight = GaugeMetricFamily(
+            "interiorai_generations_in_flight", "Generations queued or running", labels=["status", "queue"]
+        )
+        for row in (
+            Generation.objects.exclude(status__in=Generation.FINAL).values("status", "queue").annotate(n=Count("id"))
+        ):
             in_flight.add_metric([row["status"], row["queue"]], row["n"])
         yield in_flight
         yield self.duration_histogram()
@@ -78,7 +83,9 @@ class InteriorCollector:
         from generation.models import Generation
 
         took = ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
-        done = Generation.objects.filter(status=Generation.Status.SUCCEEDED, finished_at__isnull=False).annotate(took=took)
+        done = Generation.objects.filter(status=Generation.Status.SUCCEEDED, finished_at__isnull=False).annotate(
+            took=took
+        )
         buckets, total = [], 0.0
         for bound in DURATION_BUCKETS:
             buckets.append((str(bound), done.filter(took__lte=timedelta(seconds=bound)).count()))
@@ -86,18 +93,23 @@ class InteriorCollector:
         buckets.append(("+Inf", count))
         for row in done.values_list("took", flat=True).iterator():
             total += row.total_seconds()
-        histogram = HistogramMetricFamily("interiorai_generation_duration_seconds",
-                                          "Time from request to stored result of succeeded generations")
+        histogram = HistogramMetricFamily(
+            "interiorai_generation_duration_seconds", "Time from request to stored result of succeeded generations"
+        )
         histogram.add_metric([], buckets, total)
         return histogram
 
     def provider_calls(self) -> Iterator[Metric]:
         from generation.models import ProviderCall
 
-        calls = CounterMetricFamily("interiorai_provider_calls", "Provider calls by outcome and HTTP status",
-                                    labels=["provider", "model", "outcome", "status_code"])
-        limited = CounterMetricFamily("interiorai_provider_429", "Provider answers of 429 Too Many Requests",
-                                      labels=["provider", "model"])
+        calls = CounterMetricFamily(
+            "interiorai_provider_calls",
+            "Provider calls by outcome and HTTP status",
+            labels=["provider", "model", "outcome", "status_code"],
+        )
+        limited = CounterMetricFamily(
+            "interiorai_provider_429", "Provider answers of 429 Too Many Requests", labels=["provider", "model"]
+        )
         rows = ProviderCall.objects.values("provider", "model", "outcome", "status_code").annotate(n=Count("id"))
         too_many: dict[tuple[str, str], int] = {}
         for row in rows:
@@ -115,21 +127,24 @@ class InteriorCollector:
         from billing.models import Account
         from generation.models import Generation, ProviderCall
 
-        spend = CounterMetricFamily("interiorai_cost_usd", "Money: charged to users and spent upstream",
-                                    labels=["kind"])
+        spend = CounterMetricFamily(
+            "interiorai_cost_usd", "Money: charged to users and spent upstream", labels=["kind"]
+        )
         charged = Generation.objects.aggregate(v=Sum("cost_usd"))["v"] or 0
         upstream = ProviderCall.objects.aggregate(v=Sum("cost_usd"))["v"] or 0
         spend.add_metric(["charged"], float(charged))
         spend.add_metric(["provider"], float(upstream))
         yield spend
-        reserved = GaugeMetricFamily("interiorai_reservations_outstanding", "Reserved and not yet settled",
-                                     labels=["unit"])
+        reserved = GaugeMetricFamily(
+            "interiorai_reservations_outstanding", "Reserved and not yet settled", labels=["unit"]
+        )
         totals = Account.objects.aggregate(usd=Sum("reserved_usd"), n=Sum("reserved_generations"))
         reserved.add_metric(["usd"], float(totals["usd"] or 0))
         reserved.add_metric(["generations"], float(totals["n"] or 0))
         yield reserved
-        per_generation = GaugeMetricFamily("interiorai_cost_per_generation_usd",
-                                           "Average charged cost of succeeded generations")
+        per_generation = GaugeMetricFamily(
+            "interiorai_cost_per_generation_usd", "Average charged cost of succeeded generations"
+        )
         done = Generation.objects.filter(status=Generation.Status.SUCCEEDED).aggregate(v=Sum("cost_usd"), n=Count("id"))
         per_generation.add_metric([], float(done["v"] or 0) / max(done["n"] or 0, 1))
         yield per_generation
@@ -152,10 +167,12 @@ class InteriorCollector:
         for queue in QUEUES:
             depth.add_metric([queue], client.llen(queue))
         yield depth
-        state = GaugeMetricFamily("interiorai_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
-                                  labels=["target"])
-        waiting = GaugeMetricFamily("interiorai_ratelimit_window", "Requests and images booked in the current window",
-                                    labels=["target", "unit"])
+        state = GaugeMetricFamily(
+            "interiorai_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open", labels=["target"]
+        )
+        waiting = GaugeMetricFamily(
+            "interiorai_ratelimit_window", "Requests and images booked in the current window", labels=["target", "unit"]
+        )
         for target in provider.targets():
             state.add_metric([target.name], {"closed": 0, "half_open": 1, "open": 2}[breaker_for(target).state()])
             requests, images = limiter_for(target).in_window()
@@ -186,8 +203,9 @@ def allowed(request: HttpRequest) -> bool:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
-        return HttpResponse("forbidden\n", status=403 if request.user.is_authenticated else 401,
-                            content_type="text/plain")
+        return HttpResponse(
+            "forbidden\n", status=403 if request.user.is_authenticated else 401, content_type="text/plain"
+        )
     registry = CollectorRegistry()
     registry.register(InteriorCollector())  # type: ignore[arg-type]
     response = HttpResponse(generate_latest(registry), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -29,7 +29,9 @@ OUR_REDIS_KEYS = ("rl:*", "cb:*", "gen:*", "metrics:*", "idem:*", "cache:*")
 # Images ---------------------------------------------------------------------------------------------------
 
 
-def room_photo(width: int = 800, height: int = 600, fmt: str = "JPEG", seed: int = 0, exif: bytes | None = None) -> bytes:
+def room_photo(
+    width: int = 800, height: int = 600, fmt: str = "JPEG", seed: int = 0, exif: bytes | None = None
+) -> bytes:
     """A small synthetic room: wall, floor, window, sofa."""
     image = Image.new("RGB", (width, height), (210 - seed % 40, 200, 185))
     draw = ImageDraw.Draw(image)
@@ -50,7 +52,9 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
     def make(username: str, tier: str = "free", password: str = "correct horse battery") -> Any:
         from billing.services import ensure_account, set_tier
 
-        user = django_user_model.objects.create_user(username=username, password=password, email=f"{username}@example.com")
+        user = django_user_model.objects.create_user(
+            username=username, password=password, email=f"{username}@example.com"
+        )
         ensure_account(user)
         if tier != "free":
             set_tier(user, tier)
@@ -126,18 +130,38 @@ def sandbox() -> Iterator[Any]:
 def provider(sandbox: Any) -> Iterator[Any]:
     """The sandbox, reset to a healthy quick profile before each test."""
     sandbox.reset()
-    sandbox.configure(latency_s_min=0.3, latency_s_max=0.8, rpm=0, ipm=0, rate_429=0, rate_500=0, rate_503=0,
-                      rate_timeout=0, rate_drop=0, outage=False, seed=7)
+    sandbox.configure(
+        latency_s_min=0.3,
+        latency_s_max=0.8,
+        rpm=0,
+        ipm=0,
+        rate_429=0,
+        rate_500=0,
+        rate_503=0,
+        rate_timeout=0,
+        rate_drop=0,
+        outage=False,
+        seed=7,
+    )
     yield sandbox
 
 
 def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "OPENAI_BASE_URL": sandbox.api_base, "OPENAI_TIMEOUT_S": "5", "PROVIDER_RPM": "0",
-           "PROVIDER_IPM": "0", "BREAKER_MIN_CALLS": "4", "BREAKER_OPEN_S": "3"}
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": sandbox.api_base,
+        "OPENAI_TIMEOUT_S": "5",
+        "PROVIDER_RPM": "0",
+        "PROVIDER_IPM": "0",
+        "BREAKER_MIN_CALLS": "4",
+        "BREAKER_OPEN_S": "3",
+    }
     name = connection.settings_dict["NAME"]
     if connection.vendor == "postgresql":
         s = connection.settings_dict
-        env["DATABASE_URL"] = f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{name}"
+        env["DATABASE_URL"] = (
+            f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{name}"
+        )
     else:
         env["DATABASE_URL"] = f"sqlite:///{name}"
     env.update(extra)
@@ -155,10 +179,31 @@ class Worker:
         self.hostname = f"gen-{time.monotonic_ns()}@test"
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "interiorai", "worker", "-E", "-P", "threads", "-c",
-             str(self.concurrency), "-Q", "gen.priority,gen.standard,default", "-n", self.hostname, "-l", "INFO",
-             "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "interiorai",
+                "worker",
+                "-E",
+                "-P",
+                "threads",
+                "-c",
+                str(self.concurrency),
+                "-Q",
+                "gen.priority,gen.standard,default",
+                "-n",
+                self.hostname,
+                "-l",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         client = redis.Redis.from_url(settings.REDIS_URL)
         deadline = time.monotonic() + 30
@@ -212,8 +257,22 @@ class Beat:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         log = open(log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "interiorai", "beat", "-l", "INFO", "-s", str(log_path.with_suffix(".db"))],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "interiorai",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(log_path.with_suffix(".db")),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def stop(self) -> None:
@@ -235,7 +294,10 @@ class Web:
         log = open(log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "interiorai.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         import requests
 

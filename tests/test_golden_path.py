@@ -28,8 +28,11 @@ def test_a_user_uploads_a_room_and_downloads_its_redesign(web, worker, provider,
     alice, bob = login(web, "alice"), login(web, "bob")
     photo = room_photo(900, 600)
 
-    room = alice.post(f"{web.url}/api/v1/rooms/", files={"photo": ("room.jpg", photo, "image/jpeg")},
-                      data={"name": "Lounge", "room_type": "living_room"})
+    room = alice.post(
+        f"{web.url}/api/v1/rooms/",
+        files={"photo": ("room.jpg", photo, "image/jpeg")},
+        data={"name": "Lounge", "room_type": "living_room"},
+    )
     assert room.status_code == 201, room.text
     room = room.json()
     assert (room["width"], room["height"]) == (900, 600)
@@ -59,8 +62,12 @@ def test_a_user_uploads_a_room_and_downloads_its_redesign(web, worker, provider,
     assert sum(difference) / 3 > 5, "the redesign must not be the input returned unchanged"
 
     # Bob sees none of it: not the room, not the job, not the files.
-    for path in (f"/api/v1/rooms/{room['id']}/", f"/api/v1/generations/{body['id']}/", done["images"][0],
-                 room["photo_url"]):
+    for path in (
+        f"/api/v1/rooms/{room['id']}/",
+        f"/api/v1/generations/{body['id']}/",
+        done["images"][0],
+        room["photo_url"],
+    ):
         response = bob.get(web.url + path)
         assert response.status_code == 404, path
     assert bob.get(f"{web.url}/api/v1/generations/").json()["results"] == []
@@ -71,12 +78,21 @@ def test_a_user_uploads_a_room_and_downloads_its_redesign(web, worker, provider,
 def test_usage_reports_the_captured_cost(web, worker, provider, make_user):
     make_user("carol")
     carol = login(web, "carol")
-    room = carol.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.png", room_photo(fmt="PNG"), "image/png")},
-                      data={"room_type": "bedroom"}).json()
+    room = carol.post(
+        f"{web.url}/api/v1/rooms/",
+        files={"photo": ("r.png", room_photo(fmt="PNG"), "image/png")},
+        data={"room_type": "bedroom"},
+    ).json()
     gen = carol.post(f"{web.url}/api/v1/generations/", json={"room": room["id"], "style": "japandi", "quality": "low"})
     assert gen.status_code == 202
-    done = wait_for(lambda: (g := carol.get(f"{web.url}/api/v1/generations/{gen.json()['id']}/").json())["status"]
-                    == "succeeded" and g, 60, 0.2, "success")
+    done = wait_for(
+        lambda: (
+            (g := carol.get(f"{web.url}/api/v1/generations/{gen.json()['id']}/").json())["status"] == "succeeded" and g
+        ),
+        60,
+        0.2,
+        "success",
+    )
     usage = carol.get(f"{web.url}/api/v1/usage/").json()
     assert usage["generations_used"] == 1
     assert usage["spend_usd"] == done["cost_usd"]

@@ -42,13 +42,19 @@ def room_new(request: HttpRequest) -> HttpResponse:
         try:
             if upload is None:
                 raise ApiError("missing_photo", "Choose a photo of your room first.")
-            room = services.create_room(request.user, name=request.POST.get("name", "").strip()[:120] or "My room",
-                                        room_type=_room_type(request.POST.get("room_type")), photo_bytes=upload.read())
+            room = services.create_room(
+                request.user,
+                name=request.POST.get("name", "").strip()[:120] or "My room",
+                room_type=_room_type(request.POST.get("room_type")),
+                photo_bytes=upload.read(),
+            )
         except ApiError as exc:
             error = exc.message
         else:
             return redirect("room-detail", pk=room.pk)
-    return render(request, "web/room_new.html", {"room_types": ROOM_TYPES, "error": error}, status=400 if error else 200)
+    return render(
+        request, "web/room_new.html", {"room_types": ROOM_TYPES, "error": error}, status=400 if error else 200
+    )
 
 
 def _room_type(value: str | None) -> str:
@@ -67,16 +73,27 @@ def room_detail(request: HttpRequest, pk: str) -> HttpResponse:
                 raise ApiError("invalid", "Pick a style.")
             quality = request.POST.get("quality", "medium")
             generation = services.create_generation(
-                request.user, room, style=style, room_type=_room_type(request.POST.get("room_type") or room.room_type),
-                prompt=request.POST.get("prompt", "")[:500], quality=quality if quality in QUALITIES else "medium", n=1,
+                request.user,
+                room,
+                style=style,
+                room_type=_room_type(request.POST.get("room_type") or room.room_type),
+                prompt=request.POST.get("prompt", "")[:500],
+                quality=quality if quality in QUALITIES else "medium",
+                n=1,
                 request_id=getattr(request, "request_id", ""),
             )
         except ApiError as exc:
             error = exc.message
         else:
             return redirect("generation-detail", pk=generation.pk)
-    context = {"room": room, "styles": STYLES, "room_types": ROOM_TYPES, "qualities": account.tier.allowed_qualities,
-               "error": error, "generations": room.generations.all()[:12]}
+    context = {
+        "room": room,
+        "styles": STYLES,
+        "room_types": ROOM_TYPES,
+        "qualities": account.tier.allowed_qualities,
+        "error": error,
+        "generations": room.generations.all()[:12],
+    }
     return render(request, "web/room_detail.html", context, status=402 if error and "plan" in error else 200)
 
 
@@ -87,11 +104,14 @@ def generation_detail(request: HttpRequest, pk: str) -> HttpResponse:
         services.cancel(generation)
         messages.info(request, "Generation cancelled; you were not charged.")
         return redirect("generation-detail", pk=pk)
-    return render(request, "web/generation_detail.html",
-                  {"generation": generation, "payload": services.event_payload(generation)})
+    return render(
+        request, "web/generation_detail.html", {"generation": generation, "payload": services.event_payload(generation)}
+    )
 
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(Generation.objects.filter(owner=request.user).select_related("room"), 24).get_page(request.GET.get("page"))
+    page = Paginator(Generation.objects.filter(owner=request.user).select_related("room"), 24).get_page(
+        request.GET.get("page")
+    )
     return render(request, "web/history.html", {"page": page})

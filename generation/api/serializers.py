@@ -57,9 +57,30 @@ class GenerationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Generation
-        fields = ["id", "room", "style", "room_type", "prompt", "quality", "size", "n", "status", "stage", "stage_label",
-                  "progress", "attempts", "cost_usd", "estimated_cost_usd", "charged", "cached", "images", "error",
-                  "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "room",
+            "style",
+            "room_type",
+            "prompt",
+            "quality",
+            "size",
+            "n",
+            "status",
+            "stage",
+            "stage_label",
+            "progress",
+            "attempts",
+            "cost_usd",
+            "estimated_cost_usd",
+            "charged",
+            "cached",
+            "images",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
     def get_images(self, generation: Generation) -> list[str]:
         from generation.services import image_urls

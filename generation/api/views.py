@@ -113,7 +113,9 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             raise ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.", 422)
         if existing.response_status is None:
             if timezone.now() - existing.created_at < IDEMPOTENCY_ABANDONED_AFTER:
-                raise ApiError("idempotency_key_in_use", "A request with this Idempotency-Key is still in progress.", 409)
+                raise ApiError(
+                    "idempotency_key_in_use", "A request with this Idempotency-Key is still in progress.", 409
+                )
             existing.delete()
             return self._claim_key(request, key, fingerprint)
         replay = Response(existing.response_body, status=existing.response_status)
@@ -125,8 +127,14 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if room is None:
             raise ApiError("room_not_found", "No such room.", 404)
         generation = services.create_generation(
-            request.user, room, style=data["style"], room_type=data.get("room_type") or room.room_type,
-            prompt=data["prompt"], quality=data["quality"], n=data["n"], variant=data.get("variant", 0),
+            request.user,
+            room,
+            style=data["style"],
+            room_type=data.get("room_type") or room.room_type,
+            prompt=data["prompt"],
+            quality=data["quality"],
+            n=data["n"],
+            variant=data.get("variant", 0),
             request_id=getattr(request, "request_id", ""),
         )
         return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
@@ -162,9 +170,15 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if previous.room_id is None:
             raise ApiError("room_not_found", "The room of this generation was deleted.", 404)
         latest = owned_generations(request).filter(room_id=previous.room_id, style=previous.style).order_by("-variant")
-        data = {"room": previous.room_id, "style": previous.style, "room_type": previous.room_type,
-                "prompt": previous.prompt, "quality": previous.quality, "n": previous.n,
-                "variant": latest.values_list("variant", flat=True).first() + 1}
+        data = {
+            "room": previous.room_id,
+            "style": previous.style,
+            "room_type": previous.room_type,
+            "prompt": previous.prompt,
+            "quality": previous.quality,
+            "n": previous.n,
+            "variant": latest.values_list("variant", flat=True).first() + 1,
+        }
         return self._create(request, data)
 
 
@@ -174,21 +188,23 @@ class UsageView(APIView):
         if timezone.now() >= account.period_end:
             with transaction.atomic():
                 account = lock_account(request.user)  # rolls the period over
-        return Response({
-            "tier": account.tier.slug,
-            "tier_name": account.tier.name,
-            "period_start": account.period_start,
-            "period_end": account.period_end,
-            "generations_used": account.generations_used,
-            "generations_reserved": account.reserved_generations,
-            "generations_limit": account.generations_limit,
-            "spend_usd": f"{account.spend_usd:.4f}",
-            "reserved_usd": f"{account.reserved_usd:.4f}",
-            "budget_usd": f"{account.budget_usd:.4f}",
-            "max_in_flight": account.tier.max_in_flight,
-            "allowed_qualities": account.tier.allowed_qualities,
-            "max_images": account.tier.max_images,
-        })
+        return Response(
+            {
+                "tier": account.tier.slug,
+                "tier_name": account.tier.name,
+                "period_start": account.period_start,
+                "period_end": account.period_end,
+                "generations_used": account.generations_used,
+                "generations_reserved": account.reserved_generations,
+                "generations_limit": account.generations_limit,
+                "spend_usd": f"{account.spend_usd:.4f}",
+                "reserved_usd": f"{account.reserved_usd:.4f}",
+                "budget_usd": f"{account.budget_usd:.4f}",
+                "max_in_flight": account.tier.max_in_flight,
+                "allowed_qualities": account.tier.allowed_qualities,
+                "max_images": account.tier.max_images,
+            }
+        )
 
 
 class MediaView(APIView):

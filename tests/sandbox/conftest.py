@@ -53,7 +53,9 @@ def post_raw(
     url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
     """POST without the SDK, for requests it would refuse to build; return status, headers, JSON."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type, **(headers or {})})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": content_type, **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), json.loads(response.read())

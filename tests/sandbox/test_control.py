@@ -98,7 +98,11 @@ def test_recorded_requests_show_fields_files_and_status(
 
     assert edit_record["endpoint"] == "/v1/images/edits"
     assert edit_record["fields"]["n"] == "2"
-    assert edit_record["fields"]["image"] == {"filename": "room.png", "content_type": "image/png", "bytes": len(room_photo)}
+    assert edit_record["fields"]["image"] == {
+        "filename": "room.png",
+        "content_type": "image/png",
+        "bytes": len(room_photo),
+    }
     assert edit_record["status"] == 200
     assert generation_record["fields"]["model"] == "dall-e-2"
     assert "Authorization" not in json.dumps(edit_record)

@@ -20,7 +20,7 @@ def decode(b64: str | None) -> Image.Image:
 
 
 def thumbnail(image: Image.Image, size: tuple[int, int] = (24, 18)) -> list[int]:
-    return list(image.convert("L").resize(size, Image.Resampling.BOX).getdata())
+    return list(image.convert("L").resize(size, Image.Resampling.BOX).tobytes())
 
 
 def correlation(xs: list[int], ys: list[int]) -> float:

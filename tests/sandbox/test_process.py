@@ -12,7 +12,7 @@ def test_it_runs_as_a_subprocess_configured_by_flags_and_env(monkeypatch: pytest
     monkeypatch.setenv("SANDBOX_RPM", "3")
     port = free_port()
 
-    process = start_sandbox_process(port, rpm=50, outage=True, latency_s_max=0.5)
+    process = start_sandbox_process(port, rpm=50, outage=True, latency_s_min=0, latency_s_max=0.5)
     try:
         config = SandboxHandle(f"http://127.0.0.1:{port}").config()
     finally:
