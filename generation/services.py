@@ -311,7 +311,7 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=cost)
-        publish(generation)
+        announce_final(generation)
     log.info("generation succeeded gen=%s images=%s cost_usd=%s", generation.pk, len(image_names), cost)
     return True
 
@@ -338,7 +338,7 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note=f"failed: {code}")
-        publish(generation)
+        announce_final(generation)
     log.info("generation failed gen=%s code=%s", generation.pk, code)
     return True
 
@@ -361,7 +361,7 @@ def cancel(generation: Generation) -> bool:
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note="cancelled")
-        publish(generation)
+        announce_final(generation)
     log.info("generation cancelled gen=%s", generation.pk)
     return True
 
@@ -410,6 +410,11 @@ def event_payload(generation: Generation) -> dict[str, Any]:
 
 def image_urls(generation: Generation) -> list[str]:
     return [f"/media/generations/{generation.pk}/{index}/" for index in range(len(generation.images))]
+
+
+def announce_final(generation: Generation) -> None:
+    """Tell the owner's open pages (and, once it commits, their webhook endpoints) that the job ended."""
+    publish(generation)
 
 
 def publish(generation: Generation, *, on_commit: bool = True) -> None:

@@ -11,14 +11,17 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from .config import FIELD_TYPES, ConfigError, SandboxConfig, config_from_env, parse_text
-from .server import create_app
+from .server import BACKLOG, create_app
 
 DEFAULT_PORT = 8765
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser: host, port, and one flag per config key (`rate_429` → `--rate-429`)."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="Serve the OpenAI-compatible image sandbox. Flags beat SANDBOX_* env, which beats defaults.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help=f"default: $SANDBOX_PORT or {DEFAULT_PORT}")
     defaults = SandboxConfig().as_dict()
@@ -54,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         create_app(config),
         host=args.host,
         port=port,
+        backlog=BACKLOG,
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=1.0,

@@ -47,7 +47,7 @@ class SandboxConfig:
 
     def updated(self, changes: Mapping[str, object]) -> SandboxConfig:
         """Return a copy with `changes` applied, or raise ConfigError."""
-        clean = {key: _check_value(key, value) for key, value in changes.items()}
+        clean: dict[str, Any] = {key: _check_value(key, value) for key, value in changes.items()}
         new = dataclasses.replace(self, **clean)
         if new.latency_s_min > new.latency_s_max:
             raise ConfigError("latency_s_min must not exceed latency_s_max.", "latency_s_min")

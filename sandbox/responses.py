@@ -28,10 +28,9 @@ def reported_quality(quality: str) -> str:
 
 def image_tokens(width: int, height: int) -> int:
     """Estimate input image tokens with the vision tiling rule (85 + 170 per 512 px tile)."""
-    scale = min(1.0, 2048 / max(width, height))
-    width, height = width * scale, height * scale
-    scale = min(1.0, 768 / min(width, height))
-    tiles = math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
+    fit = min(1.0, 2048 / max(width, height))
+    shrink = fit * min(1.0, 768 / (min(width, height) * fit))
+    tiles = math.ceil(width * shrink / 512) * math.ceil(height * shrink / 512)
     return 85 + 170 * tiles
 
 

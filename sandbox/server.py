@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,8 @@ logger = logging.getLogger("sandbox")
 
 T = TypeVar("T")
 MAX_BODY_BYTES = 100 * 1024 * 1024
+# Benchmarks open hundreds of connections at once; the default of 128 would make some wait for SYN retries.
+BACKLOG = 1024
 FILE_STORE_SIZE = 200
 RENDER_CACHE_SIZE = 32
 IMAGE_ENDPOINTS = frozenset({EDITS, GENERATIONS})
@@ -41,19 +44,27 @@ class DropConnection(Exception):
     """Close the client's connection without answering."""
 
 
-class BoundedStore(OrderedDict[str, bytes]):
-    """A small LRU of bytes: served image files and rendered outputs."""
+class BoundedStore:
+    """A small thread-safe LRU of bytes: served image files and rendered outputs."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
         self.size = size
+        self.items: OrderedDict[str, bytes] = OrderedDict()
+        # Render threads share the cache, so every access holds the lock.
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """Return the stored bytes for `key`, or None."""
+        with self.lock:
+            return self.items.get(key)
 
     def put(self, key: str, value: bytes) -> None:
         """Store `value`, evicting the least recently used entry when full."""
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
 
 
 class SandboxState:
@@ -105,7 +116,7 @@ async def read_values(request: web.Request, endpoint: str) -> dict[str, object]:
     except ValueError:
         raise errors.bad_request("We could not parse the JSON body of your request.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+        raise errors.bad_request("The request body must be a JSON object.")
     return body
 
 
@@ -116,7 +127,7 @@ async def read_multipart(request: web.Request) -> dict[str, object]:
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, f"Request body larger than {MAX_BODY_BYTES} bytes.") from None
     except ValueError as exc:
-        raise ApiError(400, f"Could not parse multipart form: {exc}") from None
+        raise errors.bad_request(f"Could not parse multipart form: {exc}") from None
     values: dict[str, object] = {}
     for key, value in form.items():
         item: object = value

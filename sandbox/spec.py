@@ -32,7 +32,8 @@ def load_spec(path: Path) -> dict[str, Any]:
     """Load and cache the (large) YAML spec, with the C loader when available."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open("rb") as handle:
-        return yaml.load(handle, Loader=loader)  # noqa: S506 - SafeLoader or CSafeLoader only.
+        spec: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 - SafeLoader or CSafeLoader only.
+    return spec
 
 
 def _follow(spec: dict[str, Any], ref: str) -> Any:
@@ -82,7 +83,8 @@ def request_schema(endpoint: str) -> dict[str, Any]:
         raise ValueError(f"No request schema known for {endpoint!r}; known: {', '.join(ENDPOINTS)}.")
     spec = load_spec(spec_path())
     operation = spec["paths"][path]["post"]
-    return resolve(operation["requestBody"]["content"][content_type]["schema"], spec)
+    schema: dict[str, Any] = resolve(operation["requestBody"]["content"][content_type]["schema"], spec)
+    return schema
 
 
 def _types(schema: dict[str, Any]) -> set[str]:

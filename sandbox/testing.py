@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from .config import SandboxConfig
-from .server import create_app, make_runner
+from .server import BACKLOG, create_app, make_runner
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 15.0
@@ -56,19 +56,23 @@ class SandboxHandle:
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change config keys at run time and return the whole new config."""
-        return _call(self.url + "/_sandbox/config", "POST", changes)
+        config: dict[str, Any] = _call(self.url + "/_sandbox/config", "POST", changes)
+        return config
 
     def config(self) -> dict[str, Any]:
         """Return the current config."""
-        return _call(self.url + "/_sandbox/config")
+        config: dict[str, Any] = _call(self.url + "/_sandbox/config")
+        return config
 
     def stats(self) -> dict[str, Any]:
         """Return the request counters."""
-        return _call(self.url + "/_sandbox/stats")
+        stats: dict[str, Any] = _call(self.url + "/_sandbox/stats")
+        return stats
 
     def requests(self, limit: int = 100) -> list[dict[str, Any]]:
         """Return the last `limit` recorded /v1 requests, oldest first."""
-        return _call(f"{self.url}/_sandbox/requests?limit={limit}")
+        records: list[dict[str, Any]] = _call(f"{self.url}/_sandbox/requests?limit={limit}")
+        return records
 
     def reset(self) -> None:
         """Zero stats, clear recorded requests and rate-limit windows, and restart the RNG."""
@@ -104,7 +108,7 @@ class _ServerThread(threading.Thread):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, backlog=BACKLOG).start()
         self.started.set()
         try:
             await self._stop_event.wait()

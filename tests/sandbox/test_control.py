@@ -15,7 +15,7 @@ from .conftest import post_raw
 def generate(client: openai.OpenAI, **options: object) -> object:
     return client.images.generate(
         prompt="a room", model="dall-e-2", size="256x256", response_format="b64_json", **options
-    )  # type: ignore[call-overload]
+    )
 
 
 def test_config_answers_every_key(sandbox: SandboxHandle) -> None:

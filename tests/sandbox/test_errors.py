@@ -13,7 +13,7 @@ from .conftest import make_room_photo, multipart, post_raw
 
 
 def edit(client: openai.OpenAI, photo: bytes, **options: object) -> object:
-    return client.images.edit(image=("room.png", photo, "image/png"), **options)  # type: ignore[arg-type]
+    return client.images.edit(image=("room.png", photo, "image/png"), **options)
 
 
 @pytest.mark.parametrize(

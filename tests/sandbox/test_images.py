@@ -32,7 +32,7 @@ def correlation(xs: list[int], ys: list[int]) -> float:
 
 
 def edit(client: openai.OpenAI, photo: bytes, prompt: str = "a japandi living room", **options: object) -> str:
-    response = client.images.edit(image=("room.png", photo, "image/png"), prompt=prompt, **options)  # type: ignore[arg-type]
+    response = client.images.edit(image=("room.png", photo, "image/png"), prompt=prompt, **options)
     assert response.data
     b64 = response.data[0].b64_json
     assert b64 is not None
