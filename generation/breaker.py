@@ -25,6 +25,7 @@ return {'half_open', redis.call('PTTL', KEYS[2])}
 RECORD = """
 local now_t = redis.call('TIME')
 local now_s = tonumber(now_t[1])
+local now_ms = now_s * 1000 + math.floor(tonumber(now_t[2]) / 1000)
 local ok = ARGV[1] == '1'
 local window = tonumber(ARGV[2])
 local until_ms = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
@@ -36,7 +37,7 @@ if until_ms > 0 then
     for i = 0, window - 1 do redis.call('DEL', KEYS[3] .. (now_s - i)) end
     return 'closed'
   end
-  redis.call('HSET', KEYS[1], 'open_until', now_s * 1000 + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[1], 'open_until', now_ms + tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[1], 'opened', 1)
   return 'open'
 end
@@ -52,7 +53,7 @@ for i = 0, window - 1 do
   total = total + f + tonumber(counts[1] or '0')
 end
 if total >= tonumber(ARGV[3]) and fails / total >= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'open_until', now_s * 1000 + tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[1], 'open_until', now_ms + tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[1], 'opened', 1)
   return 'open'
 end

@@ -6,10 +6,12 @@ import logging
 import math
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Q
 from django.utils import timezone
 
 from billing import pricing
@@ -21,13 +23,20 @@ from generation.ratelimit import Limits, RateLimiter
 from generation.retry import Failure, backoff_s, classify
 from generation.styles import build_prompt
 from interiorai.redis import redis_client
+from ops.metrics import record_limiter_wait
 
 log = logging.getLogger("generation")
 Stage = Generation.Stage
+OUTRANKED_RETRY_S = 1.0
 
 
 def limiter_for(target: provider.Target) -> RateLimiter:
-    return RateLimiter(redis_client(), target.name, Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM))
+    return RateLimiter(
+        redis_client(),
+        target.name,
+        Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM),
+        window_s=settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S,
+    )
 
 
 def breaker_for(target: provider.Target) -> CircuitBreaker:
@@ -53,19 +62,39 @@ def run(generation_id: str, worker: str) -> None:
             owner=worker,
         )
         return
-    target, breaker = pick_target(worker)
+    target, breaker_wait = pick_target(worker)
     if target is None:
-        services.defer(generation, seconds=breaker, stage=Stage.WAITING, reason="breaker open")
+        services.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open")
         return
-    permit = limiter_for(target).acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
+    limiter = limiter_for(target)
+    permit = limiter.acquire(generation.n)
+    if not permit.granted:
+        # At the limit, the next slot goes to the highest priority waiting.
+        if outranked(generation):
+            breaker_for(target).release_probe(worker)
+            services.defer(generation, seconds=OUTRANKED_RETRY_S, stage=Stage.WAITING, reason="paid jobs first")
+            return
+        permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
     if not permit.granted:
         breaker_for(target).release_probe(worker)
+        record_limiter_wait(permit.wait_s)
         services.defer(generation, seconds=permit.wait_s, stage=Stage.WAITING, reason="rate limit")
         return
     if permit.wait_s:
+        record_limiter_wait(permit.wait_s)
         services.set_stage(generation, worker, Stage.WAITING, generation.progress)
         time.sleep(permit.wait_s)
     call_provider(generation, target, worker)
+
+
+def outranked(generation: Generation) -> bool:
+    """Whether a higher-priority job is due and waiting: capacity at the rate limit goes to it first."""
+    horizon = timezone.now() + timedelta(seconds=settings.RATE_LIMIT_MAX_WAIT_S)
+    return (
+        Generation.objects.filter(status=Generation.Status.QUEUED, priority__gt=generation.priority)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=horizon))
+        .exists()
+    )
 
 
 def pick_target(worker: str) -> tuple[provider.Target | None, float]:

@@ -19,7 +19,12 @@ BATCH = 200
 
 
 def sweep() -> dict[str, int]:
-    counts = {"expired": expire_past_deadline(), "recovered": recover_dead_workers(), "redispatched": redispatch_lost()}
+    counts = {
+        "expired": expire_past_deadline(),
+        "recovered": recover_dead_workers(),
+        "promoted": promote_long_waiting(),
+        "redispatched": redispatch_lost(),
+    }
     if any(counts.values()):
         log.info("sweep %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
@@ -99,3 +104,22 @@ def redispatch_lost() -> int:
         if str(pk) not in pending:
             done += services.dispatch(pk)
     return done
+
+
+def promote_long_waiting() -> int:
+    """Serve jobs that waited PRIORITY_AGING_S as top priority, so a busy paid tier never starves the rest."""
+    from billing.models import Tier
+
+    top = Tier.objects.order_by("-priority").values_list("priority", "queue").first()
+    if top is None:
+        return 0
+    priority, queue = top
+    cutoff = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S)
+    waiting = Generation.objects.filter(status=Status.QUEUED, created_at__lt=cutoff, priority__lt=priority)
+    ids = list(waiting.values_list("pk", flat=True)[:BATCH])
+    if not ids:
+        return 0
+    Generation.objects.filter(pk__in=ids, status=Status.QUEUED).update(priority=priority, queue=queue)
+    for pk in ids:
+        services.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
+    return len(ids)

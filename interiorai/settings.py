@@ -177,6 +177,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=60),
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # Workers take from their queues in the order given (-Q default,gen.priority,gen.standard) instead of
+    # round robin: paid jobs first; the sweeper promotes jobs that wait too long, so nothing starves.
+    "queue_order_strategy": "priority",
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -205,6 +208,13 @@ BREAKER_MIN_CALLS = envint("BREAKER_MIN_CALLS", 10, minimum=1)
 BREAKER_FAILURE_RATE = envfloat("BREAKER_FAILURE_RATE", 0.5, minimum=0.01)
 BREAKER_OPEN_S = envfloat("BREAKER_OPEN_S", 20.0, minimum=0.1)
 RATE_LIMIT_MAX_WAIT_S = envfloat("RATE_LIMIT_MAX_WAIT_S", 3.0, minimum=0)
+# The provider's "minute" (shortened only by time-scaled tests and benchmarks) and the margin that absorbs
+# the skew between our clock stamping a request and the provider's.
+RATE_LIMIT_WINDOW_S = envfloat("RATE_LIMIT_WINDOW_S", 60.0, minimum=0.1)
+RATE_LIMIT_SAFETY_S = envfloat("RATE_LIMIT_SAFETY_S", 1.0, minimum=0)
+# A job that has waited this long is served as if it were paid: priorities never starve the free tier.
+PRIORITY_AGING_S = envfloat("PRIORITY_AGING_S", 120.0, minimum=1)
+PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 
 SANDBOX_PORT = envint("SANDBOX_PORT", 8765, minimum=1)

@@ -40,6 +40,14 @@ class SandboxConfig:
     seed: int = 0
     hang_s: float = 3600.0
     retry_after_s: float = 1.0
+    # A time-scaled "minute" for rpm/ipm, so tests and benchmarks can run at a real limit's shape quickly.
+    window_s: float = 60.0
+    # Comma-separated models that answer 503 as if only they were down (to exercise fallback chains).
+    outage_models: str = ""
+
+    def model_down(self, model: str) -> bool:
+        """Whether `model` is in the per-model outage list."""
+        return model in self.outage_models.split(",")
 
     def as_dict(self) -> dict[str, Any]:
         """Return the config as a JSON-ready dict."""
@@ -66,6 +74,10 @@ def _check_value(key: str, value: object) -> object:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false.", key)
         return value
+    if key == "outage_models":
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a comma-separated string of model names.", key)
+        return ",".join(part.strip() for part in value.split(",") if part.strip())
     if kind is str:
         if value not in LATENCY_DISTRIBUTIONS:
             raise ConfigError(f"{key} must be one of {', '.join(LATENCY_DISTRIBUTIONS)}.", key)
@@ -79,6 +91,8 @@ def _check_value(key: str, value: object) -> object:
         value = int(value)
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"{key} must be a finite number >= 0.", key)
+    if key == "window_s" and value <= 0:
+        raise ConfigError(f"{key} must be greater than 0.", key)
     if key in PROBABILITY_KEYS and value > 1:
         raise ConfigError(f"{key} is a probability and must be between 0 and 1.", key)
     return float(value) if kind is float else value

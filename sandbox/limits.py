@@ -1,4 +1,4 @@
-"""Requests- and images-per-minute limits over a sliding 60 second window."""
+"""Requests- and images-per-minute limits over a sliding window (60 s, or a time-scaled `window_s`)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ def format_duration(seconds: float) -> str:
 
 @dataclass
 class SlidingWindow:
-    """Amounts spent in the last `WINDOW_S` seconds, oldest first."""
+    """Amounts spent in the last `window_s` seconds, oldest first."""
 
     entries: deque[tuple[float, int]] = field(default_factory=deque)
+    window_s: float = WINDOW_S
 
     def used(self, now: float) -> int:
         """Return the amount spent in the window ending at `now`."""
-        while self.entries and self.entries[0][0] <= now - WINDOW_S:
+        while self.entries and self.entries[0][0] <= now - self.window_s:
             self.entries.popleft()
         return sum(amount for _, amount in self.entries)
 
@@ -48,14 +49,14 @@ class SlidingWindow:
         for stamp, spent in self.entries:
             freed += spent
             if freed >= excess:
-                return stamp + WINDOW_S - now
+                return stamp + self.window_s - now
         # More than the whole limit in one request can never fit; a minute is the honest answer.
-        return WINDOW_S
+        return self.window_s
 
     def next_free(self, now: float) -> float:
         """Return seconds until the oldest entry leaves the window (0 if empty)."""
         self.used(now)
-        return self.entries[0][0] + WINDOW_S - now if self.entries else 0.0
+        return self.entries[0][0] + self.window_s - now if self.entries else 0.0
 
     def add(self, amount: int, now: float) -> None:
         """Spend `amount` at `now`."""
@@ -85,9 +86,10 @@ class RateLimiter:
         self.requests = SlidingWindow()
         self.images = SlidingWindow()
 
-    def acquire(self, rpm: int, ipm: int, images: int) -> LimitDecision:
+    def acquire(self, rpm: int, ipm: int, images: int, window_s: float = WINDOW_S) -> LimitDecision:
         """Spend one request and `images` images if both fit, else refuse and spend nothing."""
         now = self.clock()
+        self.requests.window_s = self.images.window_s = window_s
         waits = {
             "requests": self.requests.wait_for(rpm, 1, now) if rpm else 0.0,
             "images": self.images.wait_for(ipm, images, now) if ipm else 0.0,

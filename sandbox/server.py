@@ -236,8 +236,10 @@ async def process_image_request(request: web.Request, state: SandboxState, recor
     if read_error is not None:
         raise read_error
     job = parse_job(values, endpoint, multipart=endpoint == EDITS)
+    if config.model_down(job.model):
+        raise errors.overloaded()
     photo, mask = await state.run(decode_uploads, job)
-    decision = state.limiter.acquire(config.rpm, config.ipm, job.n)
+    decision = state.limiter.acquire(config.rpm, config.ipm, job.n, config.window_s)
     record.ratelimit_headers = decision.headers
     if not decision.allowed:
         raise limit_exceeded(decision, config, job.n)

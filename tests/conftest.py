@@ -192,7 +192,7 @@ class Worker:
                 "-c",
                 str(self.concurrency),
                 "-Q",
-                "gen.priority,gen.standard,default",
+                "default,gen.priority,gen.standard",
                 "-n",
                 self.hostname,
                 "-l",
