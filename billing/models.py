@@ -2,32 +2,85 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+
+from billing.pricing import SIZES
+from generation.styles import QUALITIES
 
 ZERO = Decimal("0")
 
 
+def all_sizes() -> list[str]:
+    return list(SIZES)
+
+
+def size_ratio(size: str) -> float:
+    width, height = (int(side) for side in size.split("x"))
+    return width / height
+
+
 class Tier(models.Model):
+    class Queue(models.TextChoices):
+        # The queues the generation workers consume (-Q default,gen.priority,gen.standard), fastest first.
+        PRIORITY = "gen.priority", "Priority"
+        STANDARD = "gen.standard", "Standard"
+
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=60)
     monthly_quota = models.PositiveIntegerField(help_text="Generations per billing period.")
-    monthly_budget_usd = models.DecimalField(max_digits=10, decimal_places=4)
-    max_in_flight = models.PositiveSmallIntegerField(default=2, help_text="Queued or running generations at once.")
-    queue = models.CharField(max_length=40, default="gen.standard", help_text="Celery queue for this tier's jobs.")
+    monthly_budget_usd = models.DecimalField(
+        max_digits=10, decimal_places=4, help_text="Most the provider calls of one period may cost, in USD."
+    )
+    max_in_flight = models.PositiveSmallIntegerField(default=2, help_text="Generations running at once.")
+    queue = models.CharField(
+        max_length=40, choices=Queue.choices, default=Queue.STANDARD, help_text="Celery queue for this tier's jobs."
+    )
     priority = models.PositiveSmallIntegerField(default=0, help_text="Higher is served first.")
     allowed_qualities = models.JSONField(default=list)
+    allowed_sizes = models.JSONField(
+        default=all_sizes, help_text="Output sizes; a photo gets the allowed size closest to its shape."
+    )
     max_images = models.PositiveSmallIntegerField(default=1, help_text="Images per request at most.")
     cache_ttl_days = models.PositiveSmallIntegerField(default=30)
     is_default = models.BooleanField(default=False, help_text="Tier given to new sign-ups.")
 
     class Meta:
         ordering = ["priority", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_tier",
+                violation_error_message="Another tier is already the default; untick it there first.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if not self.allowed_qualities or not set(self.allowed_qualities) <= set(QUALITIES):
+            errors["allowed_qualities"] = f"Choose one or more of {', '.join(QUALITIES)}."
+        if not self.allowed_sizes or not set(self.allowed_sizes) <= set(SIZES):
+            errors["allowed_sizes"] = f"Choose one or more of {', '.join(SIZES)}."
+        if self.max_images < 1:
+            errors["max_images"] = "At least one image per request."
+        if errors:
+            raise ValidationError(errors)
+
+    def fit_size(self, wanted: str) -> str:
+        """The allowed output size closest in shape to `wanted` (the size that best fits the photo)."""
+        allowed = [size for size in SIZES if size in self.allowed_sizes] or [SIZES[0]]
+        if wanted in allowed:
+            return wanted
+        return min(allowed, key=lambda size: abs(size_ratio(size) - size_ratio(wanted)))
 
 
 class Account(models.Model):
@@ -54,6 +107,18 @@ class Account(models.Model):
     @property
     def budget_usd(self) -> Decimal:
         return self.tier.monthly_budget_usd
+
+    def period_is_over(self, now: datetime | None = None) -> bool:
+        """Whether the stored figures belong to a past period (they roll over on the next locked write)."""
+        return (now or timezone.now()) >= self.period_end
+
+    def usage_fraction(self) -> float:
+        """How much of the quota or the budget (whichever is further along) this period has used, 0-1+."""
+        if self.period_is_over():
+            return 0.0
+        used = self.generations_used / max(self.generations_limit, 1)
+        spent = float(self.spend_usd / self.budget_usd) if self.budget_usd else 0.0
+        return max(used, spent)
 
 
 class LedgerEntry(models.Model):
@@ -97,7 +162,19 @@ class LedgerEntry(models.Model):
             models.UniqueConstraint(
                 fields=["generation"], condition=models.Q(kind="reserve"), name="one_reservation_per_generation"
             ),
+            models.UniqueConstraint(
+                fields=["generation"], condition=models.Q(kind="refund"), name="one_refund_per_generation"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.spend_usd or self.reserved_usd} for {self.account_id}"
+
+
+class DailySummary(LedgerEntry):
+    """The admin's per-day cost and volume page (a proxy: it has no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "daily cost and volume"
+        verbose_name_plural = "daily cost and volume"

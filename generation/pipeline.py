@@ -173,9 +173,11 @@ def handle_failure(
     # A rate limit or a rejected request still shows a provider that answers: only real faults count.
     breaker_for(target).record(not failure.counts_against_breaker, worker)
     generation.refresh_from_db(fields=["attempts", "deadline_at", "status"])
-    delay = backoff_s(generation.attempts, failure.retry_after_s)
+    # A 429 says "not now", not "broken": it is recorded like every call but only the deadline bounds it.
+    failed = generation.calls.exclude(status_code=429).count()
+    delay = backoff_s(max(failed, 1), failure.retry_after_s)
     out_of_time = timezone.now().timestamp() + delay >= generation.deadline_at.timestamp()
-    if failure.retryable and generation.attempts < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
+    if failure.retryable and failed < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
         services.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code)
         return
     message = failure.message if not failure.retryable else f"{failure.message} We tried {generation.attempts} times."

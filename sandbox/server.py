@@ -238,11 +238,12 @@ async def process_image_request(request: web.Request, state: SandboxState, recor
     job = parse_job(values, endpoint, multipart=endpoint == EDITS)
     if config.model_down(job.model):
         raise errors.overloaded()
-    photo, mask = await state.run(decode_uploads, job)
+    # Like a gateway, count the request as it arrives, before the (slow) image decoding.
     decision = state.limiter.acquire(config.rpm, config.ipm, job.n, config.window_s)
     record.ratelimit_headers = decision.headers
     if not decision.allowed:
         raise limit_exceeded(decision, config, job.n)
+    photo, mask = await state.run(decode_uploads, job)
     check_moderation(job)
     fault, latency = draw_fault(state.rng, config), draw_latency(state.rng, config)
     record.note = f"model={job.model} n={job.n} size={job.size} fault={fault.value}"
