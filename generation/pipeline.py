@@ -6,9 +6,11 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import Q
@@ -50,10 +52,28 @@ def breaker_for(target: provider.Target) -> CircuitBreaker:
     return CircuitBreaker(redis_client(), target.name, policy)
 
 
+def best_effort(action: Callable[..., object], *args: object) -> None:
+    """Shared bookkeeping in Redis must never cost a result the provider already returned."""
+    try:
+        action(*args)
+    except redis.RedisError:
+        log.warning("redis bookkeeping skipped: %s", getattr(action, "__qualname__", action), exc_info=True)
+
+
 def run(generation_id: str, worker: str) -> None:
     generation = services.claim(generation_id, worker)
     if generation is None:
         return
+    try:
+        admit(generation, worker)
+    except redis.RedisError:
+        # Without the shared limiter and breaker no call may go out; the job waits, it does not fail.
+        log.warning("redis unavailable; job waits gen=%s", generation.pk)
+        services.defer(generation, seconds=5, stage=Stage.WAITING, reason="redis unavailable")
+
+
+def admit(generation: Generation, worker: str) -> None:
+    """Pass the deadline, the breaker and the rate limiter, then make the call."""
     if timezone.now() >= generation.deadline_at:
         services.fail(
             generation,
@@ -137,7 +157,7 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     finally:
         ticker.stop()
     elapsed = time.monotonic() - started
-    cost = pricing.actual(target.model, result.size, result.quality, len(result.images))
+    cost = pricing.actual(target.model, result.size, result.quality, len(result.images), provider=target.provider)
     services.finish_call(
         call,
         outcome=ProviderCall.Outcome.SUCCESS,
@@ -146,7 +166,7 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
         cost=cost,
         request_id=result.request_id,
     )
-    breaker_for(target).record(True, worker)
+    best_effort(breaker_for(target).record, True, worker)
     record_duration(target.model, elapsed)
     if not services.set_stage(generation, worker, Stage.STORING, 92):
         log.info("result discarded gen=%s: cancelled during the call", generation.pk)
@@ -169,9 +189,9 @@ def handle_failure(
         cost=cost,
     )
     if failure.status_code == 429 and failure.retry_after_s:
-        limiter_for(target).pause(failure.retry_after_s)
+        best_effort(limiter_for(target).pause, failure.retry_after_s)
     # A rate limit or a rejected request still shows a provider that answers: only real faults count.
-    breaker_for(target).record(not failure.counts_against_breaker, worker)
+    best_effort(breaker_for(target).record, not failure.counts_against_breaker, worker)
     generation.refresh_from_db(fields=["attempts", "deadline_at", "status"])
     # A 429 says "not now", not "broken": it is recorded like every call but only the deadline bounds it.
     failed = generation.calls.exclude(status_code=429).count()

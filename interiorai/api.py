@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -43,6 +48,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response = Response(error_body(exc.error_code, exc.message, **exc.extra), status=exc.status_code)
         for name, value in exc.headers.items():
             response[name] = value
+        return response
+    if isinstance(exc, RedisError | DatabaseError):
+        # A dependency is down: say so plainly and when to come back, never a 500.
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        response = Response(error_body("service_unavailable", "A service we depend on is down; retry shortly."), 503)
+        response["Retry-After"] = "5"
         return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

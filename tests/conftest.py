@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -205,7 +206,7 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redis.Redis.from_url(self.env["REDIS_URL"])
         deadline = time.monotonic() + 30
         while not client.exists(f"gen:worker:{self.hostname}"):
             if time.monotonic() > deadline or self.process.poll() is not None:
@@ -218,7 +219,7 @@ class Worker:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
-        redis.Redis.from_url(settings.REDIS_URL).delete(f"gen:worker:{self.hostname}")
+        redis.Redis.from_url(self.env["REDIS_URL"]).delete(f"gen:worker:{self.hostname}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -228,7 +229,8 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         if self.process:
-            redis.Redis.from_url(settings.REDIS_URL).delete(f"gen:worker:{self.hostname}")
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(self.env["REDIS_URL"]).delete(f"gen:worker:{self.hostname}")
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""Redis is a cache for work, not its record: losing it (or never reaching it) loses no job."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from generation.models import Generation
+from sandbox.testing import free_port
+from tests.conftest import Beat, Web, Worker, room_photo, stack_env, wait_for
+
+pytestmark = pytest.mark.stack
+
+
+class PrivateRedis:
+    """A throwaway redis-server we may stop and start (the suite's shared one must stay up)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, 10, 0.05, "redis to start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack_on(transactional_db: None, provider: Any, tmp_path: Path) -> Iterator[Any]:
+    started: list[Any] = []
+
+    def start(redis_url: str) -> tuple[Web, Worker, Beat]:
+        env = stack_env(provider, REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url)
+        web = Web(env, tmp_path / "web.log")
+        worker = Worker(env, tmp_path / "worker.log").start()
+        beat = Beat(env, tmp_path / "beat.log")
+        started.extend([web, worker, beat])
+        return web, worker, beat
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def session_for(web: Web, username: str) -> requests.Session:
+    session = requests.Session()
+    token = session.post(f"{web.url}/api/v1/auth/token/", json={"username": username, "password": "correct horse battery"})
+    session.headers["Authorization"] = f"Token {token.json()['token']}"
+    return session
+
+
+def test_redis_restarted_under_load_every_job_still_finishes(stack_on, private_redis, provider, make_user):
+    make_user("kate", tier="business")
+    provider.configure(latency_s_min=0.5, latency_s_max=1.5)
+    web, _, _ = stack_on(private_redis.url)
+    kate = session_for(web, "kate")
+    room = kate.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
+                     data={"room_type": "kitchen"}).json()["id"]
+    ids = [kate.post(f"{web.url}/api/v1/generations/", json={"room": room, "style": "coastal", "prompt": str(i),
+                                                              "quality": "low"}).json()["id"] for i in range(16)]
+    wait_for(lambda: Generation.objects.filter(status="succeeded").count() >= 3, 30, what="some jobs to finish")
+    private_redis.stop()  # every queued message, lock, window and enqueued mark is gone
+    time.sleep(1.0)
+    private_redis.start()
+    wait_for(lambda: Generation.objects.filter(pk__in=ids, status__in=Generation.FINAL).count() == 16, 90,
+             0.25, "every job to reach a final state")
+    assert Generation.objects.filter(pk__in=ids, status="succeeded").count() == 16
+    # Nothing ran twice: one successful call per job.
+    from generation.models import ProviderCall
+
+    assert ProviderCall.objects.filter(outcome="success").count() == 16
+
+
+def test_a_job_created_while_redis_is_down_is_accepted_and_runs_later(stack_on, private_redis, provider, make_user):
+    make_user("liam", tier="pro")
+    web, _, _ = stack_on(private_redis.url)
+    liam = session_for(web, "liam")
+    room = liam.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
+                     data={"room_type": "office"}).json()["id"]
+    private_redis.stop()
+    started = time.monotonic()
+    response = liam.post(f"{web.url}/api/v1/generations/", json={"room": room, "style": "industrial"})
+    took = time.monotonic() - started
+    assert response.status_code in (202, 503), response.text
+    assert took < 10
+    if response.status_code == 503:
+        assert response.headers["Retry-After"] and Generation.objects.count() == 0
+        return
+    pk = response.json()["id"]
+    assert Generation.objects.get(pk=pk).status == "queued"
+    private_redis.start()
+    generation = wait_for(lambda: (g := Generation.objects.get(pk=pk)).is_final and g, 60, 0.25, "the job to run")
+    assert generation.status == "succeeded"
