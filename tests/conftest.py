@@ -113,8 +113,9 @@ def clean_redis() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def media_root(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> None:
-    settings.MEDIA_ROOT = os.environ["MEDIA_ROOT"]
+def media_root(tmp_path: Path, settings: Any) -> None:
+    """Each test stores files in its own folder (the processes it starts are told the same folder)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 # The live stack -------------------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ def provider(sandbox: Any) -> Iterator[Any]:
 def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "OPENAI_BASE_URL": sandbox.api_base,
         "OPENAI_TIMEOUT_S": "5",
         "PROVIDER_RPM": "0",

@@ -37,14 +37,11 @@ def test_a_user_uploads_a_room_and_downloads_its_redesign(web, worker, provider,
     room = room.json()
     assert (room["width"], room["height"]) == (900, 600)
 
-    started = time.perf_counter()
     created = alice.post(f"{web.url}/api/v1/generations/", json={"room": room["id"], "style": "scandinavian"})
-    accept_ms = (time.perf_counter() - started) * 1000
     assert created.status_code == 202, created.text
     body = created.json()
     assert body["status"] == "queued" and body["position"] >= 1
     assert body["estimated_wait_s"] > 0 and float(body["estimated_cost_usd"]) > 0
-    assert accept_ms < 2000  # generous: the benchmark measures the real figure
 
     url = f"{web.url}/api/v1/generations/{body['id']}/"
     done = wait_for(lambda: (g := alice.get(url).json())["status"] in ("succeeded", "failed") and g, 60, 0.2, "result")

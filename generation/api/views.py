@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponseRedirect
@@ -97,7 +99,8 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         except Exception:
             record.delete()  # nothing was created: the same key may be used again
             raise
-        record.response_status, record.response_body = response.status_code, response.data
+        record.response_status = response.status_code
+        record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
         record.generation_id = response.data["id"]
         record.save(update_fields=["response_status", "response_body", "generation"])
         return response
