@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import worker_init
@@ -30,8 +31,13 @@ def refuse_unsafe_settings(**_: object) -> None:
 
     from generation.retry import MAX_COUNTDOWN_S
 
-    check_redelivery_settings(
-        settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
-        settings.CELERY_TASK_TIME_LIMIT,
-        MAX_COUNTDOWN_S,
-    )
+    try:
+        check_redelivery_settings(
+            settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"],
+            settings.CELERY_TASK_TIME_LIMIT,
+            MAX_COUNTDOWN_S,
+        )
+    except RuntimeError as exc:
+        # Celery logs and swallows exceptions from signal handlers: exit so the worker really does not start.
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc

@@ -1,0 +1,95 @@
+"""Priorities by tier, per-user in-flight caps, deadlines, and the settings check that guards redelivery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from statistics import median
+
+import pytest
+from django.utils import timezone
+
+from generation.models import Generation
+from interiorai.celery import check_redelivery_settings
+from tests.conftest import ROOT, wait_final, wait_for
+from tests.pipeline.test_resilience import submit
+
+pytestmark = pytest.mark.stack
+
+
+def waited(generation: Generation) -> float:
+    return (generation.started_at - generation.created_at).total_seconds()
+
+
+def test_paid_jobs_are_served_before_free_ones_under_contention(worker_factory, provider, make_user):
+    provider.configure(latency_s_min=0.4, latency_s_max=0.4)
+    free_user, pro_user = make_user("fred", tier="free"), make_user("paula", tier="pro")
+    # A backlog forms before any worker is up: free jobs first, then the pro ones.
+    free_ids = submit(free_user, 2) + submit(make_user("frida"), 2) + submit(make_user("fiona"), 2)
+    pro_ids = submit(pro_user, 4)
+    worker_factory(concurrency=2)
+    free = [wait_final(pk, 60) for pk in free_ids]
+    pro = [wait_final(pk, 60) for pk in pro_ids]
+    assert all(g.status == "succeeded" for g in free + pro)
+    # The pro jobs arrived last yet waited less than the free jobs queued before them.
+    assert median(waited(g) for g in pro) < median(waited(g) for g in free)
+
+
+def test_one_users_backlog_never_holds_more_than_their_in_flight_cap(worker_factory, provider, make_user):
+    worker_factory(concurrency=8)
+    provider.configure(latency_s_min=0.5, latency_s_max=0.5)
+    hoarder = make_user("hugo", tier="pro")  # pro: 5 in flight at most
+    ids = submit(hoarder, 10)
+    finals = [wait_final(pk, 60) for pk in ids]
+    assert all(g.status == "succeeded" for g in finals)
+    from billing.models import Account
+
+    cap = Account.objects.get(user=hoarder).tier.max_in_flight
+    assert provider.stats()["max_in_flight"] <= cap
+
+
+def test_a_job_past_its_deadline_fails_and_is_refunded(worker, beat, provider, alice):
+    provider.configure(outage=True)
+    (pk,) = submit(alice, 1)
+    Generation.objects.filter(pk=pk).update(deadline_at=timezone.now() + timedelta(seconds=2))
+    generation = wait_final(pk, 30)
+    assert generation.status == "failed" and generation.error_code in ("deadline", "provider_503")
+    assert "not charged" in generation.error_message
+    alice.account.refresh_from_db()
+    assert alice.account.reserved_usd == 0 and alice.account.spend_usd == 0
+
+
+def test_a_lost_message_is_sent_again_by_the_sweeper(worker, beat, provider, alice):
+    from generation import services
+
+    (pk,) = submit(alice, 1)
+    wait_final(pk)
+    # A job whose message never reached Redis (the broker was down at commit): only the database knows it.
+    original = services.dispatch
+    try:
+        services.dispatch = lambda *a, **k: False  # type: ignore[assignment]
+        (lost,) = submit(alice, 1)
+    finally:
+        services.dispatch = original
+    assert Generation.objects.get(pk=lost).dispatched_at is None
+    generation = wait_for(lambda: (g := Generation.objects.get(pk=lost)).is_final and g, 30, 0.2, "the sweeper")
+    assert generation.status == "succeeded"
+
+
+def test_settings_that_would_redeliver_running_jobs_are_refused():
+    check_redelivery_settings(3600, 300, 120)
+    with pytest.raises(RuntimeError, match="VISIBILITY"):
+        check_redelivery_settings(300, 300, 120)
+
+
+def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional_db):
+    import os
+
+    env = {**os.environ, "CELERY_VISIBILITY_TIMEOUT_S": "120"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "interiorai", "worker", "-P", "threads", "-Q", "gen.none"],
+        cwd=ROOT, env=env, capture_output=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert b"CELERY_VISIBILITY_TIMEOUT_S" in result.stdout + result.stderr
