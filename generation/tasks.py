@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from generation import pipeline, sweeper, workers  # noqa: F401 - workers connects the heartbeat signals
+from ops.logging import request_id_var
 
 log = logging.getLogger("generation")
 
@@ -17,11 +18,15 @@ log = logging.getLogger("generation")
 def run_generation(self: Any, generation_id: str) -> None:
     """Run one generation (the id is visible in Flower as the task's argument)."""
     worker = f"{self.request.hostname}/{self.request.id}"
+    # The id of the HTTP request that created the job follows it into every log line the worker writes.
+    token = request_id_var.set(getattr(self.request, "request_id", None) or "-")
     try:
         pipeline.run(generation_id, worker)
     except SoftTimeLimitExceeded:
         log.warning("generation hit the soft time limit gen=%s", generation_id)
         sweeper.recover_one(generation_id, reason="time limit")
+    finally:
+        request_id_var.reset(token)
 
 
 @shared_task(name="generation.sweep", ignore_result=True)

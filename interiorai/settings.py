@@ -187,6 +187,8 @@ CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)},
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Workers log through LOGGING below, so their lines carry the request id like the web's do.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The image provider: OpenAI's Images API through the official SDK, or the local sandbox.
 OPENAI_API_KEY = envstr("OPENAI_API_KEY")

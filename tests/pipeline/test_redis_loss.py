@@ -63,9 +63,12 @@ def stack_on(transactional_db: None, provider: Any, tmp_path: Path) -> Iterator[
     def start(redis_url: str) -> tuple[Web, Worker, Beat]:
         env = stack_env(provider, REDIS_URL=redis_url, CELERY_BROKER_URL=redis_url)
         web = Web(env, tmp_path / "web.log")
-        worker = Worker(env, tmp_path / "worker.log").start()
+        started.append(web)
+        worker = Worker(env, tmp_path / "worker.log")
+        started.append(worker)
+        worker.start()
         beat = Beat(env, tmp_path / "beat.log")
-        started.extend([web, worker, beat])
+        started.append(beat)
         return web, worker, beat
 
     yield start
