@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: run test bench lint format venv venv-dev clean
+export QUICK
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

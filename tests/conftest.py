@@ -212,6 +212,7 @@ class Worker:
         deadline = time.monotonic() + 30
         while not client.exists(f"gen:worker:{self.hostname}"):
             if time.monotonic() > deadline or self.process.poll() is not None:
+                self.process.kill()
                 raise RuntimeError(f"worker did not start; see {self.log_path}")
             time.sleep(0.1)
         return self
@@ -313,6 +314,7 @@ class Web:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
+                self.process.kill()
                 raise RuntimeError(f"daphne did not start; see {log_path}")
             time.sleep(0.1)
 
