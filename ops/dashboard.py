@@ -1,0 +1,118 @@
+"""The ops page: the last hour at a glance, computed from the database and Redis (the same truth as /metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from generation.models import Generation, ProviderCall
+from interiorai.redis import redis_client
+from ops.metrics import CACHE_KEY, QUEUES
+
+BUCKET_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: Any
+    finished: int
+    failed: int
+    p95_s: float | None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def last_hour(now: Any) -> list[Bucket]:
+    start = now - timedelta(hours=1)
+    rows = Generation.objects.filter(finished_at__gte=start, status__in=Generation.FINAL).values_list(
+        "finished_at", "created_at", "status"
+    )
+    slots: dict[int, list[tuple[float, str]]] = {i: [] for i in range(60 // BUCKET_MINUTES)}
+    for finished_at, created_at, status in rows:
+        index = min(int((finished_at - start).total_seconds() // (BUCKET_MINUTES * 60)), len(slots) - 1)
+        slots[index].append(((finished_at - created_at).total_seconds(), status))
+    return [
+        Bucket(
+            start + timedelta(minutes=BUCKET_MINUTES * i),
+            sum(1 for _, s in items if s == Generation.Status.SUCCEEDED),
+            sum(1 for _, s in items if s == Generation.Status.FAILED),
+            percentile([d for d, s in items if s == Generation.Status.SUCCEEDED], 0.95),
+        )
+        for i, items in slots.items()
+    ]
+
+
+def spend_on(day_start: Any) -> Decimal:
+    day = Generation.objects.filter(finished_at__gte=day_start, finished_at__lt=day_start + timedelta(days=1))
+    return day.aggregate(v=Sum("cost_usd"))["v"] or Decimal("0")
+
+
+def redis_figures() -> dict[str, Any]:
+    from generation import provider
+    from generation.pipeline import breaker_for
+
+    try:
+        client = redis_client()
+        depths = {queue: client.llen(queue) for queue in QUEUES}
+        breakers = {target.name: breaker_for(target).state() for target in provider.targets()}
+        cache = {k.decode(): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
+    except Exception:
+        return {"redis_down": True}
+    hits = cache.get("exact_hit", 0) + cache.get("semantic_hit", 0) + cache.get("coalesced", 0)
+    lookups = hits + cache.get("miss", 0)
+    return {"depths": depths, "breakers": breakers, "cache_hit_ratio": hits / lookups if lookups else None}
+
+
+def sparkline(values: list[float | None], width: int = 240, height: int = 36) -> str:
+    """A tiny inline SVG polyline (no chart library, no CDN)."""
+    points = [v or 0.0 for v in values]
+    top = max(points) or 1.0
+    step = width / max(len(points) - 1, 1)
+    coords = " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(points))
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="trend">'
+            f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{coords}"/></svg>')
+
+
+def ops_view(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    buckets = last_hour(now)
+    finished = sum(b.finished + b.failed for b in buckets)
+    failed = sum(b.failed for b in buckets)
+    hour_durations = [
+        (g.finished_at - g.created_at).total_seconds()
+        for g in Generation.objects.filter(finished_at__gte=now - timedelta(hours=1), status=Generation.Status.SUCCEEDED)
+        .only("finished_at", "created_at")
+    ]
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    calls = ProviderCall.objects.filter(started_at__gte=now - timedelta(hours=1))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations",
+        "buckets": buckets,
+        "throughput_per_min": round(sum(b.finished for b in buckets) / 60, 2),
+        "p95_s": percentile(hour_durations, 0.95),
+        "error_rate": failed / finished if finished else 0.0,
+        "calls": calls.count(),
+        "calls_429": calls.filter(status_code=429).count(),
+        "in_flight": Generation.objects.exclude(status__in=Generation.FINAL).count(),
+        "spend_today": spend_on(today),
+        "spend_yesterday": spend_on(today - timedelta(days=1)),
+        "throughput_chart": sparkline([b.finished for b in buckets]),
+        "p95_chart": sparkline([b.p95_s for b in buckets]),
+        "errors_chart": sparkline([b.failed for b in buckets]),
+        **redis_figures(),
+    }
+    return TemplateResponse(request, "admin/ops.html", context)
