@@ -56,11 +56,19 @@ def position_of(generation: Generation) -> int:
 
 
 def estimated_wait_s(position: int, model: str | None = None) -> int:
-    """Seconds until this job's images are ready: the queue ahead drained at the real ceiling, plus one call."""
+    """Seconds until this job's images are ready: the jobs ahead drained at the real ceiling, plus one call.
+
+    The ceiling is the smaller of the workers' (slots / average call) and the provider's rate limit; the
+    jobs ahead are the queued ones before this one and the ones running now.
+    """
     model = model or settings.OPENAI_IMAGE_MODEL
     duration = expected_duration_s(model)
-    per_second = worker_slots() / duration
+    slots = worker_slots()
+    running = Generation.objects.filter(status=Generation.Status.RUNNING).count()
+    # Running jobs are half done on average: they hold their slots for about half a call more.
+    ahead = max(position - 1, 0) + running / 2
+    wait = duration * (1 + ahead / slots)
     if settings.PROVIDER_RPM:
-        per_second = min(per_second, settings.PROVIDER_RPM / 60)
-    ahead = max(position - 1, 0)
-    return round(ahead / per_second + duration)
+        per_second = settings.PROVIDER_RPM / settings.RATE_LIMIT_WINDOW_S
+        wait = max(wait, ahead / per_second + duration)
+    return max(round(wait), 1)
