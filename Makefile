@@ -9,12 +9,13 @@ export QUICK
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e .
+	@echo "Installing into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
+	@$(PY) -m pip install --quiet -e . >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	@$(PY) -m pip install --quiet -e ".[dev]"
+	@$(PY) -m pip install --quiet -e ".[dev]" >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	@touch $@
 
 venv: $(VENV)/.installed
