@@ -33,7 +33,7 @@ bench: venv-dev
 lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	TESTING=1 $(VENV)/bin/mypy interiorai generation billing ops web developers sandbox
 
 format: venv-dev
 	$(VENV)/bin/ruff format .
