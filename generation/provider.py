@@ -52,7 +52,7 @@ def client_for(base_url: str | None, timeout_s: float) -> openai.OpenAI:
         api_key=settings.OPENAI_API_KEY or SANDBOX_KEY,
         base_url=base_url,
         max_retries=0,
-        timeout=httpx.Timeout(timeout_s, connect=10.0),
+        timeout=httpx.Timeout(timeout_s, connect=10.0),  # type: ignore[arg-type]
     )
 
 
@@ -68,7 +68,7 @@ def edit_image(target: Target, photo: bytes, prompt: str, *, size: str, quality:
         options.update(quality=quality, output_format="jpeg", output_compression=92)
     else:
         options.update(response_format="b64_json")
-    raw = client.images.with_raw_response.edit(image=("room.jpg", photo, "image/jpeg"), **options)  # type: ignore[arg-type]
+    raw = client.images.with_raw_response.edit(image=("room.jpg", photo, "image/jpeg"), **options)  # type: ignore[call-overload]
     response = raw.parse()
     images = [base64.b64decode(item.b64_json) for item in response.data or [] if item.b64_json]
     return Result(

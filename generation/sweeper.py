@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from generation import services
 from generation.models import Generation, ProviderCall
-from interiorai.redis import redis_client
+from interiorai.redis import as_text, redis_client
 
 log = logging.getLogger("generation")
 Status = Generation.Status
@@ -96,7 +96,7 @@ def redispatch_lost() -> int:
         client = redis_client()
         horizon = now.timestamp() - settings.REDISPATCH_AFTER_S
         client.zremrangebyscore(services.ENQUEUED_SET, "-inf", horizon)
-        pending = {m.decode() for m in client.zrangebyscore(services.ENQUEUED_SET, horizon, "+inf")}
+        pending = {as_text(m) for m in client.zrangebyscore(services.ENQUEUED_SET, horizon, "+inf")}
     except Exception:
         return 0  # Redis is down: nothing can be dispatched now anyway
     done = 0

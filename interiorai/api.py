@@ -59,13 +59,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     if isinstance(exc, exceptions.ValidationError):
         response.data = error_body("invalid", _first_message(exc.detail), fields=exc.detail)
     elif isinstance(exc, exceptions.Throttled):
-        response.data = error_body("throttled", "Too many requests; retry later.", retry_after=exc.wait)
+        response.data = error_body("throttled", "Too many requests; retry later.", retry_after=exc.wait)  # type: ignore[attr-defined]
     elif isinstance(exc, exceptions.APIException):
         code = exc.get_codes()
         code = code if isinstance(code, str) else "error"

@@ -15,3 +15,8 @@ def _pool(url: str) -> redis.ConnectionPool:
 
 def redis_client() -> redis.Redis:
     return redis.Redis(connection_pool=_pool(settings.REDIS_URL))
+
+
+def as_text(value: object) -> str:
+    """Redis answers bytes; keys and members are text to us."""
+    return value.decode() if isinstance(value, bytes) else str(value)

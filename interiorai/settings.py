@@ -34,11 +34,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "channels",
     "billing",
     "generation",
+    "developers",
     "ops",
     "web",
 ]
@@ -185,6 +185,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)},
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Workers log through LOGGING below, so their lines carry the request id like the web's do.
@@ -236,8 +237,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "interiorai.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": envstr("API_THROTTLE_USER", "600/min")},
+    "DEFAULT_THROTTLE_CLASSES": ["developers.throttling.UserRateThrottle", "developers.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": envstr("API_THROTTLE_USER", "600/min"),
+        "token": envstr("API_THROTTLE_TOKEN", "300/min"),
+    },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -246,6 +250,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "developers.openapi.describe_errors"],
+    "ENUM_NAME_OVERRIDES": {
+        "GenerationStatusEnum": "generation.models.Generation.Status",
+        "DeliveryStatusEnum": "developers.models.WebhookDelivery.Status",
+        "QualityEnum": "generation.styles.QUALITIES",
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

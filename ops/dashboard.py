@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from generation.models import Generation, ProviderCall
-from interiorai.redis import redis_client
+from interiorai.redis import as_text, redis_client
 from ops.metrics import CACHE_KEY, QUEUES
 
 BUCKET_MINUTES = 5
@@ -32,13 +32,15 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def last_hour(now: Any) -> list[Bucket]:
     start = now - timedelta(hours=1)
-    rows = Generation.objects.filter(finished_at__gte=start, status__in=Generation.FINAL).values_list(
-        "finished_at", "created_at", "status"
+    rows: list[tuple[Any, Any, str]] = list(
+        Generation.objects.filter(finished_at__gte=start, status__in=Generation.FINAL).values_list(
+            "finished_at", "created_at", "status"
+        )
     )
     slots: dict[int, list[tuple[float, str]]] = {i: [] for i in range(60 // BUCKET_MINUTES)}
     for finished_at, created_at, status in rows:
@@ -68,7 +70,7 @@ def redis_figures() -> dict[str, Any]:
         client = redis_client()
         depths = {queue: client.llen(queue) for queue in QUEUES}
         breakers = {target.name: breaker_for(target).state() for target in provider.targets()}
-        cache = {k.decode(): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
+        cache = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
     except Exception:
         return {"redis_down": True}
     hits = cache.get("exact_hit", 0) + cache.get("semantic_hit", 0) + cache.get("coalesced", 0)
@@ -82,8 +84,10 @@ def sparkline(values: list[float | None], width: int = 240, height: int = 36) ->
     top = max(points) or 1.0
     step = width / max(len(points) - 1, 1)
     coords = " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(points))
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="trend">'
-            f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{coords}"/></svg>')
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="trend">'
+        f'<polyline fill="none" stroke="#417690" stroke-width="2" points="{coords}"/></svg>'
+    )
 
 
 def ops_view(request: HttpRequest) -> HttpResponse:
@@ -92,9 +96,10 @@ def ops_view(request: HttpRequest) -> HttpResponse:
     finished = sum(b.finished + b.failed for b in buckets)
     failed = sum(b.failed for b in buckets)
     hour_durations = [
-        (g.finished_at - g.created_at).total_seconds()
-        for g in Generation.objects.filter(finished_at__gte=now - timedelta(hours=1), status=Generation.Status.SUCCEEDED)
-        .only("finished_at", "created_at")
+        (g.finished_at - g.created_at).total_seconds()  # type: ignore[operator]  # finished_at is set: filtered
+        for g in Generation.objects.filter(
+            finished_at__gte=now - timedelta(hours=1), status=Generation.Status.SUCCEEDED
+        ).only("finished_at", "created_at")
     ]
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = ProviderCall.objects.filter(started_at__gte=now - timedelta(hours=1))

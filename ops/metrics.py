@@ -17,7 +17,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from interiorai.redis import redis_client
+from interiorai.redis import as_text, redis_client
 
 DURATION_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 QUEUES = ("gen.priority", "gen.standard", "default")
@@ -63,16 +63,17 @@ class InteriorCollector:
         final = CounterMetricFamily(
             "interiorai_generations_finished", "Generations that reached a final status", labels=["status"]
         )
-        for row in Generation.objects.filter(status__in=Generation.FINAL).values("status").annotate(n=Count("id")):
-            final.add_metric([row["status"]], row["n"])
+        for status, n in (
+            Generation.objects.filter(status__in=Generation.FINAL).values_list("status").annotate(n=Count("id"))
+        ):
+            final.add_metric([status], n)
         yield final
         in_flight = GaugeMetricFamily(
             "interiorai_generations_in_flight", "Generations queued or running", labels=["status", "queue"]
         )
-        for row in (
-            Generation.objects.exclude(status__in=Generation.FINAL).values("status", "queue").annotate(n=Count("id"))
-        ):
-            in_flight.add_metric([row["status"], row["queue"]], row["n"])
+        unfinished = Generation.objects.exclude(status__in=Generation.FINAL)
+        for status, queue, n in unfinished.values_list("status", "queue").annotate(n=Count("id")):
+            in_flight.add_metric([status, queue], n)
         yield in_flight
         yield self.duration_histogram()
         cached = CounterMetricFamily("interiorai_generations_cached", "Generations served from the result cache")
@@ -187,7 +188,7 @@ class InteriorCollector:
         waits.add_metric([], float(client.get(LIMITER_WAITS_KEY) or 0))
         yield waits
         cache = CounterMetricFamily("interiorai_cache_lookups", "Result cache lookups", labels=["result"])
-        counts = {k.decode(): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
+        counts = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
         for result in ("exact_hit", "semantic_hit", "coalesced", "miss"):
             cache.add_metric([result], counts.get(result, 0))
         yield cache
