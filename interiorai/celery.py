@@ -33,7 +33,7 @@ def refuse_unsafe_settings(**_: object) -> None:
 
     try:
         check_redelivery_settings(
-            float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])  # type: ignore[arg-type],
+            float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]),  # type: ignore[arg-type]
             settings.CELERY_TASK_TIME_LIMIT,
             MAX_COUNTDOWN_S,
         )
