@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+SIZES = ["1024x1024", "1024x1536", "1536x1024"]
+
 DEFAULT_TIERS: list[dict[str, Any]] = [
     {
         "slug": "free",
@@ -15,6 +17,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "queue": "gen.standard",
         "priority": 0,
         "allowed_qualities": ["low", "medium", "auto"],
+        "allowed_sizes": SIZES,
         "max_images": 1,
         "cache_ttl_days": 7,
         "is_default": True,
@@ -28,6 +31,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "queue": "gen.priority",
         "priority": 10,
         "allowed_qualities": ["low", "medium", "high", "auto"],
+        "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 30,
         "is_default": False,
@@ -41,6 +45,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "queue": "gen.priority",
         "priority": 20,
         "allowed_qualities": ["low", "medium", "high", "auto"],
+        "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 90,
         "is_default": False,

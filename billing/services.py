@@ -55,12 +55,14 @@ def ensure_account(user: Any) -> Account:
 def lock_account(user: Any) -> Account:
     """Lock the user's account row for the rest of the transaction, rolling its period over if due."""
     ensure_account(user)
-    account = Account.objects.select_for_update().select_related("tier").get(user=user)
+    # Lock the account row only: locking the tier too would queue every user of a tier behind one another.
+    account = Account.objects.select_for_update(of=("self",)).select_related("tier").get(user=user)
     roll_over_if_due(account)
     return account
 
 
 def roll_over_if_due(account: Account) -> None:
+    """Start the current month's period once the stored one has ended; holds carry over, usage starts at zero."""
     now = timezone.now()
     if now < account.period_end:
         return
@@ -78,27 +80,40 @@ class Reservation:
     generations: int = 1
 
 
+def resets_on(account: Account) -> str:
+    """The day the period rolls over, in words."""
+    return f"{account.period_end.day} {account.period_end:%B %Y}"
+
+
 def check_room_for(account: Account, amount: Decimal) -> None:
     """Raise 402 when one more generation costing `amount` would pass the quota or the budget."""
+    tier, resets = account.tier, account.period_end.isoformat()
     if account.generations_used + account.reserved_generations + 1 > account.generations_limit:
         raise ApiError(
             "quota_exceeded",
-            f"You have used all {account.generations_limit} generations of your {account.tier.name} plan "
-            "for this period.",
+            f"You have used all {account.generations_limit} generations of your {tier.name} plan for this "
+            f"period. It resets on {resets_on(account)}.",
             402,
-            resets_at=account.period_end.isoformat(),
+            resets_at=resets,
+            generations_used=account.generations_used + account.reserved_generations,
+            generations_limit=account.generations_limit,
         )
     if account.spend_usd + account.reserved_usd + amount > account.budget_usd:
         raise ApiError(
             "budget_exceeded",
-            f"This generation would take you past your ${account.budget_usd:.2f} budget for this period.",
+            f"This generation (up to ${amount:.2f}) would take your {tier.name} plan past its "
+            f"${account.budget_usd:.2f} budget for this period. It resets on {resets_on(account)}.",
             402,
-            resets_at=account.period_end.isoformat(),
+            resets_at=resets,
+            spend_usd=f"{account.spend_usd + account.reserved_usd:.4f}",
+            budget_usd=f"{account.budget_usd:.4f}",
         )
 
 
 def reserve(account: Account, generation: Any, amount: Decimal) -> None:
     """Hold quota and money for a generation; call inside the transaction that locked the account."""
+    if amount < 0:
+        raise ValueError(f"a reservation cannot be negative: {amount}")
     check_room_for(account, amount)
     account.reserved_generations += 1
     account.reserved_usd += amount
@@ -110,6 +125,13 @@ def reserve(account: Account, generation: Any, amount: Decimal) -> None:
         period_start=account.period_start,
         reserved_usd=amount,
         reserved_generations=1,
+    )
+
+
+def note_reservation(generation: Any, *, actor: Any, note: str) -> None:
+    """Say on a generation's reserve entry who made it on the user's behalf (support retries)."""
+    LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.RESERVE).update(
+        actor=actor, note=note[:200]
     )
 
 
@@ -126,12 +148,20 @@ def _already_settled(generation_id: Any) -> bool:
 
 @transaction.atomic
 def settle(generation: Any, *, charge_usd: Decimal | None, note: str = "") -> bool:
-    """Capture `charge_usd` (a success) or release the hold (charge_usd None); True only the first time."""
+    """Capture `charge_usd` (a success) or release the hold (charge_usd None); True only the first time.
+
+    The charge never exceeds the hold, so a budget can never be overspent; a result that cost nothing
+    (served from the cache, or a free model) uses no quota either.
+    """
     account = lock_account(generation.owner)
     held = _reservation_of(generation.pk)
     if held is None or _already_settled(generation.pk):
         return False
     captured = charge_usd is not None
+    charge = min(max(charge_usd or ZERO, ZERO), held.amount_usd)
+    if captured and charge_usd is not None and charge_usd > held.amount_usd:
+        log.warning("charge capped at the hold gen=%s actual=%s held=%s", generation.pk, charge_usd, held.amount_usd)
+        note = note or f"capped at the reservation; the call cost {charge_usd}"
     entry = LedgerEntry(
         account=account,
         generation_id=generation.pk,
@@ -139,8 +169,8 @@ def settle(generation: Any, *, charge_usd: Decimal | None, note: str = "") -> bo
         period_start=account.period_start,
         reserved_usd=-held.amount_usd,
         reserved_generations=-held.generations,
-        spend_usd=charge_usd or ZERO,
-        generations_used=held.generations if captured else 0,
+        spend_usd=charge,
+        generations_used=held.generations if captured and charge > 0 else 0,
         note=note[:200],
     )
     try:
@@ -153,23 +183,33 @@ def settle(generation: Any, *, charge_usd: Decimal | None, note: str = "") -> bo
     account.spend_usd += entry.spend_usd
     account.generations_used += entry.generations_used
     account.save(update_fields=["reserved_usd", "reserved_generations", "spend_usd", "generations_used"])
-    if captured:
-        transaction.on_commit(lambda: warn_if_near_limit(account.pk))
+    if entry.generations_used or entry.spend_usd:
+        account_id = account.pk
+        transaction.on_commit(lambda: warn_if_near_limit(account_id), robust=True)
     return True
 
 
 @transaction.atomic
 def refund(generation: Any, *, actor: Any, note: str = "") -> bool:
-    """Give back what a captured generation cost (support action); once per generation."""
-    account = lock_account(generation.owner)
+    """Give back what a captured generation cost (support action); once per generation.
+
+    A charge from a period that has closed is recorded but changes nothing: that period's limits are gone.
+    """
+    from generation.models import Generation
+
     captured = LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.CAPTURE).first()
     if (
         captured is None
         or LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.REFUND).exists()
     ):
         return False
+    # The generation's row first, then the account: the order every settlement takes, so none deadlock.
+    Generation.objects.filter(pk=generation.pk, billing_state=Generation.Billing.CAPTURED).update(
+        billing_state=Generation.Billing.RELEASED
+    )
+    account = lock_account(generation.owner)
     same_period = captured.period_start == account.period_start
-    LedgerEntry.objects.create(
+    entry = LedgerEntry(
         account=account,
         generation_id=generation.pk,
         kind=LedgerEntry.Kind.REFUND,
@@ -177,12 +217,18 @@ def refund(generation: Any, *, actor: Any, note: str = "") -> bool:
         spend_usd=-captured.spend_usd if same_period else ZERO,
         generations_used=-captured.generations_used if same_period else 0,
         actor=actor,
-        note=note[:200] or "refund",
+        note=(note or "refund")[:200] if same_period else f"{note or 'refund'} (charged in a closed period)"[:200],
     )
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError:  # a concurrent refund won the unique constraint
+        return False
     if same_period:
-        account.spend_usd -= captured.spend_usd
-        account.generations_used -= captured.generations_used
+        account.spend_usd += entry.spend_usd
+        account.generations_used += entry.generations_used
         account.save(update_fields=["spend_usd", "generations_used"])
+        _rearm_warning(account)
     return True
 
 
@@ -191,6 +237,8 @@ def set_tier(user: Any, slug: str, *, actor: Any = None) -> Account:
     """Move a user to another tier; their limits change at once."""
     tier = Tier.objects.get(slug=slug)
     account = lock_account(user)
+    if account.tier_id == tier.pk:
+        return account
     old = account.tier.slug
     account.tier = tier
     account.save(update_fields=["tier"])
@@ -201,12 +249,16 @@ def set_tier(user: Any, slug: str, *, actor: Any = None) -> Account:
         actor=actor,
         note=f"{old} -> {tier.slug}",
     )
+    _rearm_warning(account)
+    log.info("tier changed account=%s %s -> %s actor=%s", account.pk, old, tier.slug, getattr(actor, "pk", None))
     return account
 
 
 @transaction.atomic
 def grant_quota(user: Any, generations: int, *, actor: Any, note: str = "") -> Account:
     """Give a user extra generations for the current period (support action, audited in the ledger)."""
+    if generations < 1:
+        raise ValueError("grant at least one generation")
     account = lock_account(user)
     account.extra_quota += generations
     account.save(update_fields=["extra_quota"])
@@ -218,7 +270,18 @@ def grant_quota(user: Any, generations: int, *, actor: Any, note: str = "") -> A
         actor=actor,
         note=note[:200] or f"granted {generations} generations",
     )
+    _rearm_warning(account)
+    log.info("quota granted account=%s generations=%s actor=%s", account.pk, generations, getattr(actor, "pk", None))
     return account
+
+
+def _rearm_warning(account: Account) -> None:
+    """After limits change, warn again when the user nears the new ones (and now, if they already are)."""
+    if account.warned_period_start is not None and account.usage_fraction() < float(WARN_AT):
+        account.warned_period_start = None
+        account.save(update_fields=["warned_period_start"])
+    account_id = account.pk
+    transaction.on_commit(lambda: warn_if_near_limit(account_id), robust=True)
 
 
 def ledger_totals(account: Account) -> dict[str, Any]:
@@ -236,28 +299,37 @@ def ledger_totals(account: Account) -> dict[str, Any]:
     }
 
 
+def ledger_mismatches(account: Account) -> dict[str, tuple[Any, Any]]:
+    """Each figure where the account row and its ledger disagree, as (row, ledger); empty when they agree."""
+    account.refresh_from_db()
+    totals = ledger_totals(account)
+    return {name: (getattr(account, name), value) for name, value in totals.items() if getattr(account, name) != value}
+
+
 def usage_fraction(account: Account) -> float:
-    used = account.generations_used / max(account.generations_limit, 1)
-    spent = float(account.spend_usd / account.budget_usd) if account.budget_usd else 0.0
-    return max(used, spent)
+    return account.usage_fraction()
 
 
 def warn_if_near_limit(account_id: int) -> None:
     """Email the user once per period when they pass 80% of their quota or budget."""
     with transaction.atomic():
-        account = Account.objects.select_for_update().select_related("tier", "user").get(pk=account_id)
-        if usage_fraction(account) < float(WARN_AT) or account.warned_period_start == account.period_start:
+        account = Account.objects.select_for_update(of=("self",)).select_related("tier", "user").get(pk=account_id)
+        if account.usage_fraction() < float(WARN_AT) or account.warned_period_start == account.period_start:
             return
         account.warned_period_start = account.period_start
         account.save(update_fields=["warned_period_start"])
-    if account.user.email:
+    log.info("usage warning account=%s used=%.0f%%", account_id, account.usage_fraction() * 100)
+    if not account.user.email:
+        return
+    try:
         send_mail(
-            "You have used 80% of your InteriorAI plan",
-            f"You have used {account.generations_used} of {account.generations_limit} generations and "
-            f"${account.spend_usd:.2f} of ${account.budget_usd:.2f} this period. "
-            f"It resets on {account.period_end:%d %B %Y}.",
+            f"You have used {min(round(account.usage_fraction() * 100), 100)}% of your InteriorAI plan",
+            f"Hello {account.user.get_username()},\n\n"
+            f"You have used {account.generations_used} of your {account.generations_limit} generations and "
+            f"${account.spend_usd:.2f} of your ${account.budget_usd:.2f} budget on the {account.tier.name} plan "
+            f"this period. It resets on {resets_on(account)}.\n",
             settings.DEFAULT_FROM_EMAIL,
             [account.user.email],
-            fail_silently=True,
         )
-    log.info("usage warning sent account=%s", account_id)
+    except Exception:  # the warning is a courtesy: a mail outage must not fail a generation
+        log.warning("usage warning email failed account=%s", account_id, exc_info=True)

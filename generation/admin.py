@@ -1,6 +1,22 @@
-from django.contrib import admin
+"""Rooms and generations in the Django admin: read-only rows, and support actions that go through the services."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billing import services as billing
+from generation import services
 from generation.models import Generation, ProviderCall, Room
+from interiorai.api import ApiError
+
+Status = Generation.Status
 
 
 @admin.register(Room)
@@ -8,7 +24,18 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "room_type", "width", "height", "created_at"]
     list_select_related = ["owner"]
     search_fields = ["name", "owner__username"]
-    readonly_fields = ["photo", "photo_sha256", "width", "height"]
+    readonly_fields = ["owner", "photo", "photo_sha256", "width", "height", "created_at"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rooms come from an upload, which checks and re-encodes the photo
+
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
+        services.delete_room(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        for room in queryset:
+            services.delete_room(room)
 
 
 class ProviderCallInline(admin.TabularInline):
@@ -28,12 +55,118 @@ class ProviderCallInline(admin.TabularInline):
         "started_at",
     ]
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
-    list_display = ["id", "owner", "style", "status", "stage", "attempts", "cost_usd", "cached", "created_at"]
-    list_filter = ["status", "queue", "provider", "error_code", "cached"]
-    list_select_related = ["owner"]
+    list_display = [
+        "short_id",
+        "owner",
+        "tier",
+        "style",
+        "status",
+        "error_code",
+        "attempts",
+        "provider",
+        "estimated_cost_usd",
+        "cost_usd",
+        "charged",
+        "cached",
+        "created_at",
+    ]
+    list_filter = [
+        "status",
+        ("owner__account__tier", admin.RelatedFieldListFilter),
+        "provider",
+        "error_code",
+        "billing_state",
+        "cached",
+        "queue",
+    ]
+    list_select_related = ["owner__account__tier"]
     search_fields = ["id", "owner__username"]
-    readonly_fields = ["estimated_cost_usd", "cost_usd", "billing_state", "status", "attempts", "images"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["retry_failed", "refund"]
     inlines = [ProviderCallInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Status and money change only through the services; nothing here is edited by hand.
+        return [field.name for field in Generation._meta.fields] + ["ledger"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its reservation would never be settled
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="id")
+    def short_id(self, generation: Generation) -> str:
+        return str(generation.pk)[:8]
+
+    @admin.display(description="tier", ordering="owner__account__tier__priority")
+    def tier(self, generation: Generation) -> str:
+        account = getattr(generation.owner, "account", None)
+        return account.tier.name if account else "-"
+
+    @admin.display(description="charged", boolean=True)
+    def charged(self, generation: Generation) -> bool:
+        return generation.billing_state == Generation.Billing.CAPTURED and generation.cost_usd > 0
+
+    @admin.display(description="ledger")
+    def ledger(self, generation: Generation) -> str:
+        url = reverse("admin:billing_ledgerentry_changelist") + f"?generation__id__exact={generation.pk}"
+        return format_html('<a href="{}">Reserve and settlement of this generation</a>', url)
+
+    @admin.action(
+        description="Retry the selected failed generations (a new job on the owner's plan)", permissions=["change"]
+    )
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        retried, problems = 0, []
+        for generation in queryset.filter(status=Status.FAILED).select_related("owner", "room"):
+            label = str(generation.pk)[:8]
+            if generation.room is None:
+                problems.append(f"{label}: its room was deleted.")
+                continue
+            try:
+                with transaction.atomic():
+                    fresh = services.create_generation(
+                        generation.owner,
+                        generation.room,
+                        style=generation.style,
+                        room_type=generation.room_type,
+                        prompt=generation.prompt,
+                        quality=generation.quality,
+                        n=generation.n,
+                        variant=generation.variant,
+                        request_id=getattr(request, "request_id", ""),
+                    )
+                    billing.note_reservation(fresh, actor=request.user, note=f"admin retry of {generation.pk}")
+            except ApiError as exc:
+                problems.append(f"{label}: {exc.message}")
+                continue
+            retried += 1
+        skipped = queryset.exclude(status=Status.FAILED).count()
+        self.message_user(request, f"Retried {retried} generation(s) as new jobs.")
+        if skipped:
+            problems.append(f"{skipped} selected generation(s) had not failed and were left alone.")
+        for problem in problems[:20]:
+            self.message_user(request, problem, messages.WARNING)
+
+    @admin.action(description="Refund the selected generations' charges", permissions=["change"])
+    def refund(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
+        refunded = 0
+        for generation in queryset.filter(billing_state=Generation.Billing.CAPTURED).select_related("owner"):
+            refunded += billing.refund(generation, actor=request.user, note=f"refund by {request.user.get_username()}")
+        self.message_user(request, f"Refunded {refunded} generation(s).")
+        if skipped := queryset.count() - refunded:
+            message = f"{skipped} generation(s) had no charge to refund (or were refunded already)."
+            self.message_user(request, message, messages.WARNING)

@@ -1,0 +1,89 @@
+"""An attacker's burst: dozens of simultaneous requests from one account with room for five, on Postgres."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from billing.models import LedgerEntry, Tier
+from generation.models import Generation
+from tests.billing.conftest import assert_balanced, make_room
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks under real concurrency need PostgreSQL (SQLite serialises every writer); CI runs Postgres",
+)
+
+REQUESTS = 30
+
+
+def burst(user: Any, room_id: Any, count: int = REQUESTS, *, identical: bool = False) -> list[tuple[int, str]]:
+    """Fire `count` create requests at once from one account, each on its own thread and connection."""
+    clients = [client_for(user) for _ in range(count)]
+    barrier = threading.Barrier(count)
+    results: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def attack(index: int) -> None:
+        try:
+            client = clients[index]
+            prompt = "a bright room" if identical else f"burst number {index}"
+            body = {"room": str(room_id), "style": "modern", "quality": "low", "prompt": prompt}
+            barrier.wait(timeout=30)
+            response = client.post("/api/v1/generations/", body, format="json")
+            code = response.json().get("error", {}).get("code", "") if response.status_code != 202 else ""
+            with lock:
+                results.append((response.status_code, code))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attack, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == count, "every request must get an answer"
+    return results
+
+
+def assert_exactly_five_accepted(user: Any, results: list[tuple[int, str]], code: str) -> None:
+    assert Counter(status for status, _ in results) == {202: 5, 402: REQUESTS - 5}
+    assert {error for status, error in results if status == 402} == {code}
+    assert Generation.objects.filter(owner=user).count() == 5
+    assert LedgerEntry.objects.filter(account__user=user, kind="reserve").count() == 5
+    account = assert_balanced(user)
+    assert account.reserved_generations == 5
+
+
+def test_a_burst_gets_exactly_the_quota_left(transactional_db, user_on):
+    user = user_on("mallory", monthly_quota=5)
+    results = burst(user, make_room(user).pk)
+    assert_exactly_five_accepted(user, results, "quota_exceeded")
+
+
+def test_a_burst_of_identical_requests_gets_no_more_through_the_result_cache(transactional_db, user_on, result_cache):
+    user = user_on("mallory", monthly_quota=5)
+    results = burst(user, make_room(user).pk, identical=True)
+    assert_exactly_five_accepted(user, results, "quota_exceeded")
+    assert assert_balanced(user).reserved_usd == 5 * Decimal("0.016")
+
+
+def test_a_burst_gets_exactly_the_budget_left(transactional_db, user_on):
+    user = user_on("mallory", monthly_budget_usd=Decimal("0.0800"))  # five low 1536x1024 images at $0.016
+    results = burst(user, make_room(user).pk)
+    assert_exactly_five_accepted(user, results, "budget_exceeded")
+    assert assert_balanced(user).reserved_usd == Decimal("0.0800")
+
+
+def test_a_burst_from_a_user_without_an_account_yet_counts_right(transactional_db, make_user):
+    user = make_user("trudy")
+    Tier.objects.filter(is_default=True).update(monthly_quota=5)
+    user.account.delete()  # the burst itself creates the account, once
+    results = burst(user, make_room(user).pk)
+    assert_exactly_five_accepted(user, results, "quota_exceeded")

@@ -1,0 +1,37 @@
+"""Money through the real stack: a worker, the sandbox over HTTP, Redis; what the user sees matches the ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from billing.services import ledger_totals
+from tests.billing.conftest import account_of
+from tests.conftest import client_for, upload_room, wait_final
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_failed_generation_is_not_charged_and_a_success_is_charged_to_the_cent(worker, beat, provider, alice):
+    client = client_for(alice)
+    room = upload_room(client).json()["id"]
+    good = client.post("/api/v1/generations/", {"room": room, "style": "modern", "quality": "low"}, format="json")
+    bad = client.post(
+        "/api/v1/generations/", {"room": room, "style": "modern", "prompt": "a FORBIDDEN design"}, format="json"
+    )
+    assert good.status_code == bad.status_code == 202
+
+    failed = client.get(f"/api/v1/generations/{wait_final(bad.json()['id'], 45).pk}/").json()
+    assert failed["status"] == "failed" and failed["charged"] is False and failed["cost_usd"] == "0.0000"
+    assert "not charged" in failed["error"]["message"]
+
+    done = client.get(f"/api/v1/generations/{wait_final(good.json()['id'], 45).pk}/").json()
+    assert done["status"] == "succeeded" and done["charged"] is True
+    assert Decimal(done["cost_usd"]) == Decimal("0.016")  # a low-quality 1536x1024 image at list price
+
+    usage = client.get("/api/v1/usage/").json()
+    totals = ledger_totals(account_of(alice))
+    assert usage["spend_usd"] == f"{totals['spend_usd']:.4f}" == done["cost_usd"]
+    assert usage["generations_used"] == totals["generations_used"] == 1
+    assert usage["reserved_usd"] == f"{totals['reserved_usd']:.4f}" == "0.0000"
