@@ -97,6 +97,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # Hashing strength is not under test; PBKDF2 would dominate the suite's setup time.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -153,7 +156,13 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("CHANNELS_PREFIX", "asgi"), "expiry": 30},
+        "CONFIG": {
+            # redis-py 8 reads with a 5 s socket timeout, the very 5 s channels_redis blocks in BZPOPMIN:
+            # without a longer one every idle socket would die with a timeout.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            "prefix": envstr("CHANNELS_PREFIX", "asgi"),
+            "expiry": 30,
+        },
     }
 }
 
@@ -206,6 +215,13 @@ GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
 REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=1)
 MAX_QUEUED_PER_USER = envint("MAX_QUEUED_PER_USER", 50, minimum=1)
+# The result cache (generation/cache.py): the same picture is served again instead of paid for twice.
+CACHE_ENABLED = envbool("CACHE_ENABLED", True)
+# Off: a user's cache never serves another user's images, even for the same photo bytes.
+CACHE_SHARE_ACROSS_USERS = envbool("CACHE_SHARE_ACROSS_USERS", False)
+CACHE_SEMANTIC = envbool("CACHE_SEMANTIC", True)
+CACHE_SEMANTIC_THRESHOLD = envfloat("CACHE_SEMANTIC_THRESHOLD", 0.92, minimum=0)
+CACHE_MAX_ENTRIES_PER_USER = envint("CACHE_MAX_ENTRIES_PER_USER", 500, minimum=1)
 BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)
 BREAKER_MIN_CALLS = envint("BREAKER_MIN_CALLS", 10, minimum=1)
 BREAKER_FAILURE_RATE = envfloat("BREAKER_FAILURE_RATE", 0.5, minimum=0.01)

@@ -14,4 +14,21 @@ def usage_banner(request: HttpRequest) -> dict[str, Any]:
 
     account = ensure_account(user)
     fraction = usage_fraction(account)
-    return {"account": account, "usage_percent": min(round(fraction * 100), 100), "usage_warning": fraction >= 0.8}
+    # Figures of a period that is over are stale until the next write rolls them over: show them as reset.
+    used = 0 if account.period_is_over() else account.generations_used
+    taken = used + account.reserved_generations
+    limit = account.generations_limit
+    meter = {
+        "used": used,
+        "in_progress": account.reserved_generations,
+        "limit": limit,
+        "remaining": max(limit - taken, 0),
+        "percent": min(round(taken * 100 / max(limit, 1)), 100),
+        "resets": account.period_end,
+    }
+    return {
+        "account": account,
+        "meter": meter,
+        "usage_percent": min(round(fraction * 100), 100),
+        "usage_warning": fraction >= 0.8,
+    }

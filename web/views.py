@@ -1,60 +1,119 @@
-"""Server-rendered pages; live updates come over the WebSocket (static/js/generation.js)."""
+"""Server-rendered pages; live updates come over the WebSocket (static/js/live.js, static/js/generation.js)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.services import ensure_account
 from generation import services
 from generation.models import Generation, Room
-from generation.styles import QUALITIES, ROOM_TYPES, STYLES
+from generation.styles import QUALITIES, ROOM_TYPES, STYLE_BY_SLUG, STYLES
 from interiorai.api import ApiError
+from web.forms import GenerationForm, SignupForm
+
+
+class AuthenticatedRequest(HttpRequest):
+    """What a view behind login_required receives."""
+
+    user: User
+
+
+HISTORY_FILTERS = {
+    "active": [Generation.Status.QUEUED, Generation.Status.RUNNING],
+    "succeeded": [Generation.Status.SUCCEEDED],
+    "failed": [Generation.Status.FAILED, Generation.Status.CANCELLED],
+}
+
+
+# Accounts ------------------------------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    redirect_authenticated_user = True
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    form = UserCreationForm(request.POST or None)
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         ensure_account(user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("dashboard")
-    return render(request, "registration/signup.html", {"form": form})
+        messages.success(request, "Welcome to InteriorAI! Upload a photo of a room to get started.")
+        return redirect("room-new")
+    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    rooms = Room.objects.filter(owner=request.user)[:12]
-    recent = Generation.objects.filter(owner=request.user).select_related("room")[:8]
-    return render(request, "web/dashboard.html", {"rooms": rooms, "recent": recent})
-
-
-@login_required
-def room_new(request: HttpRequest) -> HttpResponse:
-    error = None
+@require_http_methods(["GET", "POST"])
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """Log out on POST; a plain visit asks first, since logging out is a state change."""
     if request.method == "POST":
-        upload = request.FILES.get("photo")
+        logout(request)
+        return redirect(settings.LOGOUT_REDIRECT_URL)
+    if not request.user.is_authenticated:
+        return redirect("login")
+    return render(request, "registration/logout_confirm.html")
+
+
+# Dashboard and rooms -------------------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
+    rooms = Room.objects.filter(owner=request.user).annotate(generation_count=Count("generations"))
+    recent = Generation.objects.filter(owner=request.user).select_related("room")[:8]
+    context = {"rooms": rooms[:12], "room_count": rooms.count(), "recent": recent}
+    return render(request, "web/dashboard.html", context)
+
+
+@login_required
+def room_new(request: AuthenticatedRequest) -> HttpResponse:
+    error = None
+    status = 200
+    if request.method == "POST":
         try:
-            if upload is None:
-                raise ApiError("missing_photo", "Choose a photo of your room first.")
             room = services.create_room(
                 request.user,
                 name=request.POST.get("name", "").strip()[:120] or "My room",
                 room_type=_room_type(request.POST.get("room_type")),
-                photo_bytes=upload.read(),
+                photo_bytes=_read_upload(request),
             )
         except ApiError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status_code
         else:
             return redirect("room-detail", pk=room.pk)
-    return render(
-        request, "web/room_new.html", {"room_types": ROOM_TYPES, "error": error}, status=400 if error else 200
-    )
+    context = {
+        "room_types": ROOM_TYPES,
+        "error": error,
+        "values": request.POST,
+        "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_upload_mb": settings.MAX_UPLOAD_BYTES // 2**20,
+        "min_side": settings.MIN_UPLOAD_SIDE,
+    }
+    return render(request, "web/room_new.html", context, status=status)
+
+
+def _read_upload(request: AuthenticatedRequest) -> bytes:
+    upload = request.FILES.get("photo")
+    if upload is None:
+        raise ApiError("missing_photo", "Choose a photo of your room first.")
+    if upload.size is not None and upload.size > settings.MAX_UPLOAD_BYTES:
+        # Refused before it is read into memory; clean_photo checks the bytes again.
+        raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
+    return upload.read()
 
 
 def _room_type(value: str | None) -> str:
@@ -62,56 +121,119 @@ def _room_type(value: str | None) -> str:
 
 
 @login_required
-def room_detail(request: HttpRequest, pk: str) -> HttpResponse:
+def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    """The room's photo and the generation form; a valid submission lands on the new generation's page."""
     room = get_object_or_404(Room, pk=pk, owner=request.user)
     account = ensure_account(request.user)
-    error = None
-    if request.method == "POST":
+    initial = {"style": request.GET.get("style") or STYLES[0].slug, "room_type": room.room_type, "quality": "medium"}
+    form = GenerationForm(request.POST or None, initial=initial)
+    error, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            style = request.POST.get("style", "")
-            if style not in {s.slug for s in STYLES}:
-                raise ApiError("invalid", "Pick a style.")
-            quality = request.POST.get("quality", "medium")
             generation = services.create_generation(
                 request.user,
                 room,
-                style=style,
-                room_type=_room_type(request.POST.get("room_type") or room.room_type),
-                prompt=request.POST.get("prompt", "")[:500],
-                quality=quality if quality in QUALITIES else "medium",
-                n=1,
+                style=data["style"],
+                room_type=data["room_type"],
+                prompt=data["prompt"],
+                quality=data["quality"],
+                n=data["n"] or 1,
                 request_id=getattr(request, "request_id", ""),
             )
         except ApiError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status_code
         else:
             return redirect("generation-detail", pk=generation.pk)
+    elif form.errors:
+        status = 400
+    tier = account.tier
     context = {
         "room": room,
+        "form": form,
+        "selected_style": form["style"].value(),
+        "selected_quality": form["quality"].value(),
         "styles": STYLES,
         "room_types": ROOM_TYPES,
-        "qualities": account.tier.allowed_qualities,
+        "qualities": [(quality, quality in tier.allowed_qualities) for quality in QUALITIES],
+        "image_counts": range(1, tier.max_images + 1),
         "error": error,
         "generations": room.generations.all()[:12],
     }
-    return render(request, "web/room_detail.html", context, status=402 if error and "plan" in error else 200)
+    return render(request, "web/room_detail.html", context, status=status)
 
 
 @login_required
-def generation_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    generation = get_object_or_404(Generation.objects.select_related("room"), pk=pk, owner=request.user)
-    if request.method == "POST" and request.POST.get("action") == "cancel":
-        services.cancel(generation)
+@require_POST
+def room_delete(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    room = get_object_or_404(Room, pk=pk, owner=request.user)
+    services.delete_room(room)
+    messages.success(request, f"“{room.name}” and its photo were deleted.")
+    return redirect("dashboard")
+
+
+# Generations ---------------------------------------------------------------------------------------------
+
+
+def owned_generation(request: AuthenticatedRequest, pk: str) -> Generation:
+    return get_object_or_404(Generation.objects.select_related("room"), pk=pk, owner=request.user)
+
+
+@login_required
+def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    generation = owned_generation(request, pk)
+    context: dict[str, Any] = {
+        "generation": generation,
+        "payload": services.event_payload(generation),
+        "style": STYLE_BY_SLUG.get(generation.style),
+        "before_url": f"/media/rooms/{generation.room_id}/photo/" if generation.room_id else "",
+    }
+    return render(request, "web/generation_detail.html", context)
+
+
+@login_required
+@require_POST
+def generation_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    """The form fallback of the page's Cancel button (which calls the API when scripts run)."""
+    generation = owned_generation(request, pk)
+    if services.cancel(generation):
         messages.info(request, "Generation cancelled; you were not charged.")
-        return redirect("generation-detail", pk=pk)
-    return render(
-        request, "web/generation_detail.html", {"generation": generation, "payload": services.event_payload(generation)}
-    )
+    return redirect("generation-detail", pk=pk)
 
 
 @login_required
-def history(request: HttpRequest) -> HttpResponse:
-    page = Paginator(Generation.objects.filter(owner=request.user).select_related("room"), 24).get_page(
-        request.GET.get("page")
-    )
-    return render(request, "web/history.html", {"page": page})
+@require_POST
+def generation_again(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    """A new variant of the same request: same room, style and options, a fresh image."""
+    previous = owned_generation(request, pk)
+    if previous.room is None:
+        messages.error(request, "The room of this generation was deleted.")
+        return redirect("generation-detail", pk=pk)
+    latest = Generation.objects.filter(owner=request.user, room=previous.room, style=previous.style)
+    variant = (latest.order_by("-variant").values_list("variant", flat=True).first() or 0) + 1
+    try:
+        generation = services.create_generation(
+            request.user,
+            previous.room,
+            style=previous.style,
+            room_type=previous.room_type,
+            prompt=previous.prompt,
+            quality=previous.quality,
+            n=previous.n,
+            variant=variant,
+            request_id=getattr(request, "request_id", ""),
+        )
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("generation-detail", pk=pk)
+    return redirect("generation-detail", pk=generation.pk)
+
+
+@login_required
+def history(request: AuthenticatedRequest) -> HttpResponse:
+    show = request.GET.get("show", "")
+    generations = Generation.objects.filter(owner=request.user).select_related("room")
+    if show in HISTORY_FILTERS:
+        generations = generations.filter(status__in=HISTORY_FILTERS[show])
+    page = Paginator(generations, 24).get_page(request.GET.get("page"))
+    return render(request, "web/history.html", {"page": page, "show": show})
