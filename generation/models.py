@@ -85,12 +85,16 @@ class Generation(models.Model):
     cached = models.BooleanField(default=False)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     cached_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Every input but the prompt: near-duplicate prompts are only compared within one scope.
+    cache_scope = models.CharField(max_length=64, blank=True, db_index=True)
+    prompt_embedding = models.BinaryField(null=True, blank=True, editable=False, help_text="float32 sentence vector.")
     images = models.JSONField(default=list, blank=True, help_text="Storage names of the result images.")
 
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
 
     request_id = models.CharField(max_length=64, blank=True)
+    callback_url = models.CharField(max_length=2000, blank=True, help_text="Only this webhook endpoint hears of it.")
     lease_owner = models.CharField(max_length=120, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True)

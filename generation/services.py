@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from billing import pricing
 from billing import services as billing
-from generation import events
+from developers import webhooks
+from generation import cache, events
 from generation.images import clean_photo, output_size_for
 from generation.models import Generation, ProviderCall, Room
 from interiorai.api import ApiError
@@ -79,13 +80,16 @@ def create_generation(
     n: int,
     variant: int = 0,
     request_id: str = "",
+    callback_url: str = "",
 ) -> Generation:
     """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
+    from generation.provider import targets
+
     model = settings.OPENAI_IMAGE_MODEL
-    size = output_size_for(room.width, room.height)
     with transaction.atomic():
         account = billing.lock_account(user)
         tier = account.tier
+        size = tier.fit_size(output_size_for(room.width, room.height))
         if quality not in tier.allowed_qualities:
             raise ApiError(
                 "quality_not_allowed",
@@ -94,6 +98,22 @@ def create_generation(
             )
         if n > tier.max_images:
             raise ApiError("too_many_images", f"The {tier.name} plan allows {tier.max_images} image(s) per request.")
+        # A result already paid for is served before any limit on new work applies: it costs nothing.
+        found = cache.probe(
+            user,
+            room,
+            tier,
+            style=style,
+            room_type=room_type,
+            prompt=prompt,
+            model=model,
+            size=size,
+            quality=quality,
+            n=n,
+            variant=variant,
+        )
+        if found.source is not None:
+            return serve_cached(user, room, found, request_id=request_id, callback_url=callback_url)
         waiting = Generation.objects.filter(owner=user, status__in=[Status.QUEUED, Status.RUNNING]).count()
         if waiting >= settings.MAX_QUEUED_PER_USER:
             error = ApiError(
@@ -103,7 +123,9 @@ def create_generation(
             )
             error.headers["Retry-After"] = "30"
             raise error
-        estimate = pricing.estimate(model, size, "high" if quality == "auto" else quality, n)
+        # Held at the most any target (primary or fallback) can charge, `auto` quality at the highest.
+        serving = targets()
+        estimate = pricing.estimate_any([t.model for t in serving], size, quality, n, provider=serving[0].provider)
         generation = Generation.objects.create(
             owner=user,
             room=room,
@@ -119,10 +141,13 @@ def create_generation(
             model=model,
             estimated_cost_usd=estimate,
             request_id=request_id,
+            callback_url=callback_url,
             deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
+            **found.row_fields(),
         )
         billing.reserve(account, generation, estimate)
-        transaction.on_commit(lambda: dispatch(generation.pk))
+        if not follow(generation, found.leader):
+            transaction.on_commit(lambda: dispatch(generation.pk))
         publish(generation)
     log.info(
         "generation created gen=%s user=%s style=%s quality=%s n=%s queue=%s est_usd=%s",
@@ -305,6 +330,7 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
             lease_owner="",
             lease_expires_at=None,
             cache_key=cache_key_for(generation),
+            cache_scope=cache.scope_for(generation),
         )
         if done != 1:
             transaction.on_commit(lambda: [default_storage.delete(name) for name in image_names])
@@ -312,6 +338,7 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=cost)
         announce_final(generation)
+        transaction.on_commit(lambda: after_success(generation.pk, generation.owner_id), robust=True)
     log.info("generation succeeded gen=%s images=%s cost_usd=%s", generation.pk, len(image_names), cost)
     return True
 
@@ -339,6 +366,7 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note=f"failed: {code}")
         announce_final(generation)
+        transaction.on_commit(lambda: finish_followers(generation.pk), robust=True)
     log.info("generation failed gen=%s code=%s", generation.pk, code)
     return True
 
@@ -362,24 +390,122 @@ def cancel(generation: Generation) -> bool:
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=None, note="cancelled")
         announce_final(generation)
+        transaction.on_commit(lambda: finish_followers(generation.pk), robust=True)
     log.info("generation cancelled gen=%s", generation.pk)
     return True
 
 
 def cache_key_for(generation: Generation) -> str:
-    room = generation.room
-    parts = [
-        room.photo_sha256 if room else "",
-        generation.style,
-        generation.room_type,
-        " ".join(generation.prompt.lower().split()),
-        generation.model,
-        generation.size,
-        generation.quality,
-        str(generation.n),
-        str(generation.variant),
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return cache.key_for(generation)
+
+
+# The result cache (lookups in generation/cache.py) -------------------------------------------------------
+
+
+def serve_cached(user: Any, room: Room, found: cache.Probe, *, request_id: str, callback_url: str) -> Generation:
+    """Create the job already finished from an earlier result: no provider call, no charge, no quota used."""
+    source = found.source
+    assert source is not None
+    now = timezone.now()
+    generation = Generation.objects.create(
+        owner=user,
+        room=room,
+        **found.request,
+        status=Status.SUCCEEDED,
+        stage=Stage.DONE,
+        progress=100,
+        provider=source.provider,
+        model=source.model,
+        billing_state=Generation.Billing.RELEASED,
+        cached=True,
+        cached_from=source,
+        images=list(source.images),
+        request_id=request_id,
+        callback_url=callback_url,
+        started_at=now,
+        finished_at=now,
+        deadline_at=now,
+    )
+    announce_final(generation)
+    log.info("generation served from cache gen=%s source=%s kind=%s", generation.pk, source.pk, found.kind)
+    return generation
+
+
+def follow(generation: Generation, leader: Generation | None) -> bool:
+    """Let the new job wait for an identical one in flight instead of calling the provider a second time."""
+    if leader is None:
+        return False
+    # Never dispatched, and hidden from the sweeper's re-dispatch until its deadline: the leader's end settles it.
+    Generation.objects.filter(pk=generation.pk).update(cached_from=leader, not_before=generation.deadline_at)
+    generation.cached_from, generation.not_before = leader, generation.deadline_at
+    leader_id = leader.pk
+    # The leader may have ended before this commits: look again once it has (finish_followers is idempotent).
+    transaction.on_commit(lambda: finish_followers(leader_id), robust=True)
+    log.info("generation follows gen=%s leader=%s", generation.pk, leader_id)
+    return True
+
+
+def after_success(generation_id: uuid.UUID, owner_id: Any) -> None:
+    finish_followers(generation_id)
+    cache.trim(owner_id)
+
+
+def finish_followers(leader_id: uuid.UUID) -> None:
+    """Once a job ends, its followers get its images; if it failed, the first of them runs in its place."""
+    leader = Generation.objects.filter(pk=leader_id).first()
+    if leader is None or not leader.is_final:
+        return
+    waiting = Generation.objects.filter(cached_from_id=leader_id, status=Status.QUEUED, cached=False)
+    ids = list(waiting.order_by("created_at").values_list("pk", flat=True))
+    if not ids:
+        return
+    if leader.status == Status.SUCCEEDED and leader.images:
+        for pk in ids:
+            complete_follower(pk, leader)
+    else:
+        promote_follower(leader, ids)
+
+
+def complete_follower(generation_id: uuid.UUID, source: Generation) -> bool:
+    """Finish a waiting job with its leader's images (shared, not copied); its reservation is released."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Generation.objects.filter(pk=generation_id, status=Status.QUEUED, cached_from=source).update(
+            status=Status.SUCCEEDED,
+            stage=Stage.DONE,
+            progress=100,
+            provider=source.provider,
+            model=source.model,
+            images=list(source.images),
+            cost_usd=Decimal("0"),
+            billing_state=Generation.Billing.RELEASED,
+            cached=True,
+            cache_key="",
+            cache_scope="",
+            not_before=None,
+            started_at=now,
+            finished_at=now,
+        )
+        if done != 1:
+            return False
+        generation = Generation.objects.get(pk=generation_id)
+        billing.settle(generation, charge_usd=None, note="cached: served from an identical request")
+        announce_final(generation)
+    log.info("generation served from its leader gen=%s leader=%s", generation_id, source.pk)
+    return True
+
+
+def promote_follower(leader: Generation, ids: list[uuid.UUID]) -> None:
+    """The leader failed or was cancelled: the oldest follower runs on its own, the others now wait for it."""
+    first, rest = ids[0], ids[1:]
+    with transaction.atomic():
+        if not Generation.objects.filter(pk=first, status=Status.QUEUED, cached_from=leader).update(
+            cached_from=None, not_before=None
+        ):
+            return  # another process promoted it first
+        Generation.objects.filter(pk__in=rest, status=Status.QUEUED, cached_from=leader).update(cached_from_id=first)
+        transaction.on_commit(lambda: dispatch(first))
+    log.info("generation runs after its leader %s gen=%s leader=%s", leader.status, first, leader.pk)
 
 
 # Events -------------------------------------------------------------------------------------------------
@@ -415,6 +541,7 @@ def image_urls(generation: Generation) -> list[str]:
 def announce_final(generation: Generation) -> None:
     """Tell the owner's open pages (and, once it commits, their webhook endpoints) that the job ended."""
     publish(generation)
+    webhooks.enqueue_for_generation(generation)
 
 
 def publish(generation: Generation, *, on_commit: bool = True) -> None:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from generation import cache
 from generation.models import Generation, ProviderCall
 from interiorai.redis import as_text, redis_client
 from ops.metrics import CACHE_KEY, QUEUES
@@ -70,12 +71,14 @@ def redis_figures() -> dict[str, Any]:
         client = redis_client()
         depths = {queue: client.llen(queue) for queue in QUEUES}
         breakers = {target.name: breaker_for(target).state() for target in provider.targets()}
-        cache = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
+        counts = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
     except Exception:
         return {"redis_down": True}
-    hits = cache.get("exact_hit", 0) + cache.get("semantic_hit", 0) + cache.get("coalesced", 0)
-    lookups = hits + cache.get("miss", 0)
-    return {"depths": depths, "breakers": breakers, "cache_hit_ratio": hits / lookups if lookups else None}
+    kinds = ("exact_hit", "semantic_hit", "coalesced")
+    hits = sum(counts.get(kind, 0) for kind in kinds)
+    lookups = hits + counts.get("miss", 0)
+    ratios = {f"cache_{kind.split('_')[0]}_ratio": counts.get(kind, 0) / lookups if lookups else None for kind in kinds}
+    return {"depths": depths, "breakers": breakers, "cache_hit_ratio": hits / lookups if lookups else None, **ratios}
 
 
 def sparkline(values: list[float | None], width: int = 240, height: int = 36) -> str:
@@ -103,6 +106,7 @@ def ops_view(request: HttpRequest) -> HttpResponse:
     ]
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = ProviderCall.objects.filter(started_at__gte=now - timedelta(hours=1))
+    saved_hour, saved_today = cache.savings(now - timedelta(hours=1)), cache.savings(today)
     context = {
         **admin.site.each_context(request),
         "title": "Operations",
@@ -115,6 +119,9 @@ def ops_view(request: HttpRequest) -> HttpResponse:
         "in_flight": Generation.objects.exclude(status__in=Generation.FINAL).count(),
         "spend_today": spend_on(today),
         "spend_yesterday": spend_on(today - timedelta(days=1)),
+        "cache_calls_saved": saved_hour.calls,
+        "cache_saved_usd": saved_today.usd,
+        "cache_calls_saved_today": saved_today.calls,
         "throughput_chart": sparkline([b.finished for b in buckets]),
         "p95_chart": sparkline([b.p95_s for b in buckets]),
         "errors_chart": sparkline([b.failed for b in buckets]),

@@ -75,11 +75,11 @@ def bob(make_user: Callable[..., Any]) -> Any:
 
 
 def client_for(user: Any) -> APIClient:
-    from rest_framework.authtoken.models import Token
+    from developers.tokens import create_token
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = create_token(user, "tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -40,11 +40,23 @@ class GenerationCreateSerializer(serializers.Serializer):
     prompt = serializers.CharField(max_length=PROMPT_MAX_CHARS, required=False, allow_blank=True, default="")
     quality = serializers.ChoiceField(choices=QUALITIES, required=False, default="medium")
     n = serializers.IntegerField(min_value=1, max_value=4, required=False, default=1)
+    callback_url = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The URL of one of your webhook endpoints: this generation's final event goes to it alone.",
+    )
 
     def validate_style(self, value: str) -> str:
         if value not in STYLE_BY_SLUG:
             raise serializers.ValidationError(f"Unknown style {value!r}; see /api/v1/styles/.")
         return value
+
+    def validate_callback_url(self, value: str) -> str:
+        from developers.serializers import registered_endpoint_url
+
+        return registered_endpoint_url(self.context["request"].user, value) if value else ""
 
 
 class GenerationSerializer(serializers.ModelSerializer):

@@ -83,7 +83,7 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(request=GenerationCreateSerializer, responses={202: GenerationSerializer})
     def create(self, request: Request) -> Response:
-        form = GenerationCreateSerializer(data=request.data)
+        form = GenerationCreateSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
@@ -139,13 +139,15 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             n=data["n"],
             variant=data.get("variant", 0),
             request_id=getattr(request, "request_id", ""),
+            callback_url=data.get("callback_url", ""),
         )
         return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
 
     def accepted_body(self, generation: Generation) -> dict[str, Any]:
         body = dict(GenerationSerializer(generation).data)
         body["position"] = position_of(generation)
-        body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model)
+        # A request served from the cache is already done: nothing to wait for.
+        body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model) if body["position"] else 0
         return body
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

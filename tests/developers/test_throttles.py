@@ -1,0 +1,46 @@
+"""Per-token and per-user throttles: 429 with Retry-After in the error envelope; open when Redis is down."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def low_rates(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": "5/min", "token": "3/min"},
+    }
+
+
+def test_one_token_is_throttled_with_retry_after(low_rates, alice):
+    first, second = client_for(alice), client_for(alice)
+    assert [first.get("/api/v1/usage/").status_code for _ in range(3)] == [200, 200, 200]
+    throttled = first.get("/api/v1/usage/")
+    assert throttled.status_code == 429
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled.json()["error"]["code"] == "throttled"
+    assert second.get("/api/v1/usage/").status_code == 200, "another token of the user has its own budget"
+
+
+def test_all_of_a_users_tokens_share_the_user_budget(low_rates, alice, bob):
+    clients = [client_for(alice) for _ in range(3)]
+    statuses = [clients[i % 3].get("/api/v1/styles/").status_code for i in range(6)]
+    assert statuses == [200] * 5 + [429]
+    assert client_for(bob).get("/api/v1/styles/").status_code == 200
+
+
+def test_throttles_let_requests_through_when_redis_is_down(low_rates, alice, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    api = client_for(alice)
+    assert [api.get("/api/v1/webhook-endpoints/").status_code for _ in range(6)] == [200] * 6
