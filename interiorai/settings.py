@@ -220,6 +220,9 @@ CACHE_ENABLED = envbool("CACHE_ENABLED", True)
 # Off: a user's cache never serves another user's images, even for the same photo bytes.
 CACHE_SHARE_ACROSS_USERS = envbool("CACHE_SHARE_ACROSS_USERS", False)
 CACHE_SEMANTIC = envbool("CACHE_SEMANTIC", True)
+# Load the sentence model in the background at a process's first request, not at its first near-duplicate
+# (off under tests, where most processes never need it and the load would compete for the CPU).
+CACHE_PRELOAD_MODEL = envbool("CACHE_PRELOAD_MODEL", not TESTING)
 CACHE_SEMANTIC_THRESHOLD = envfloat("CACHE_SEMANTIC_THRESHOLD", 0.92, minimum=0)
 CACHE_MAX_ENTRIES_PER_USER = envint("CACHE_MAX_ENTRIES_PER_USER", 500, minimum=1)
 BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)

@@ -135,14 +135,19 @@ def provider(sandbox: Any) -> Iterator[Any]:
     sandbox.configure(
         latency_s_min=0.3,
         latency_s_max=0.8,
+        latency_dist="uniform",
         rpm=0,
         ipm=0,
+        window_s=60,
         rate_429=0,
         rate_500=0,
         rate_503=0,
         rate_timeout=0,
         rate_drop=0,
         outage=False,
+        outage_models="",
+        retry_after_s=1,
+        hang_s=3600,
         seed=7,
     )
     yield sandbox
