@@ -123,7 +123,8 @@ def test_the_fallback_model_takes_over_while_the_primary_is_down(worker_factory,
     finals = [wait_final(pk, 60) for pk in ids]
     assert [g.status for g in finals] == ["succeeded"] * 6
     assert {g.model for g in finals} == {"gpt-image-1-mini"}
-    assert ProviderCall.objects.filter(model="gpt-image-1", outcome="retryable").count() <= 3
+    # Each job tries the primary at most once: after that its breaker is open and the fallback serves.
+    assert ProviderCall.objects.filter(model="gpt-image-1", outcome="retryable").count() <= len(ids)
     assert recorded_calls() == provider.stats()["requests_total"]
 
 
