@@ -37,8 +37,14 @@ def test_it_accepts_a_job_at_once_with_position_wait_and_cost(api, room):
 
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"style": "gothic-castle"}, "style"), ({"quality": "ultra"}, "quality"), ({"n": 0}, "n"), ({"n": 99}, "n"),
-     ({"prompt": "x" * 501}, "prompt"), ({"room_type": "moon"}, "room_type")],
+    [
+        ({"style": "gothic-castle"}, "style"),
+        ({"quality": "ultra"}, "quality"),
+        ({"n": 0}, "n"),
+        ({"n": 99}, "n"),
+        ({"prompt": "x" * 501}, "prompt"),
+        ({"room_type": "moon"}, "room_type"),
+    ],
 )
 def test_invalid_input_is_refused_and_nothing_is_reserved(api, room, fields, field):
     response = create(api, room["id"], **fields)

@@ -18,7 +18,9 @@ def test_the_estimated_wait_matches_a_known_load(worker_factory, provider, make_
     room = upload_room(client).json()["id"]
 
     def create(prompt: str) -> dict:
-        response = client.post("/api/v1/generations/", {"room": room, "style": "modern", "prompt": prompt}, format="json")
+        response = client.post(
+            "/api/v1/generations/", {"room": room, "style": "modern", "prompt": prompt}, format="json"
+        )
         assert response.status_code == 202
         return response.json()
 

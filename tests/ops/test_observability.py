@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from generation.models import Generation, ProviderCall
-from tests.conftest import Web, Worker, make_user as _make_user, stack_env, wait_final, wait_for  # noqa: F401
+from tests.conftest import Web, Worker, stack_env, wait_final, wait_for
 from tests.pipeline.test_redis_loss import PrivateRedis, private_redis  # noqa: F401
 from tests.pipeline.test_resilience import submit
 
@@ -27,8 +27,9 @@ def scrape(client) -> dict[str, float]:
     return samples
 
 
-def test_metrics_after_real_generations_and_injected_failures_match_the_database(worker, provider, make_user, client,
-                                                                                   django_user_model):
+def test_metrics_after_real_generations_and_injected_failures_match_the_database(
+    worker, provider, make_user, client, django_user_model
+):
     user = make_user("ops-user", tier="business")
     staff = django_user_model.objects.create_user("staff", password="x" * 12, is_staff=True)
     client.force_login(staff)
@@ -64,7 +65,9 @@ def test_metrics_need_staff_or_the_token(client, settings, alice):
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics").status_code == 200
 
 
-def test_readyz_names_redis_when_it_stops_and_recovers_when_it_returns(provider, private_redis, tmp_path, transactional_db):
+def test_readyz_names_redis_when_it_stops_and_recovers_when_it_returns(
+    provider, private_redis, tmp_path, transactional_db
+):
     env = stack_env(provider, REDIS_URL=private_redis.url, CELERY_BROKER_URL=private_redis.url)
     web = Web(env, tmp_path / "web.log")
     worker = Worker(env, tmp_path / "worker.log").start()
@@ -92,20 +95,28 @@ def test_readyz_says_when_no_worker_is_running(provider, private_redis, tmp_path
         web.stop()
 
 
-def test_the_request_id_follows_the_job_into_the_worker_and_no_secret_is_logged(web, worker_factory, provider,
-                                                                                  make_user, tmp_path):
+def test_the_request_id_follows_the_job_into_the_worker_and_no_secret_is_logged(
+    web, worker_factory, provider, make_user, tmp_path
+):
     worker = worker_factory(OPENAI_API_KEY="", SECRET_KEY="do-not-log-me-please")
     make_user("rita")
     session = requests.Session()
-    token = session.post(f"{web.url}/api/v1/auth/token/", json={"username": "rita", "password": "correct horse battery"})
+    token = session.post(
+        f"{web.url}/api/v1/auth/token/", json={"username": "rita", "password": "correct horse battery"}
+    )
     session.headers["Authorization"] = f"Token {token.json()['token']}"
     from tests.conftest import room_photo
 
-    room = session.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
-                        data={"room_type": "bedroom"}).json()
-    created = session.post(f"{web.url}/api/v1/generations/", json={"room": room["id"], "style": "modern",
-                                                                   "prompt": "my secret plans for a reading nook"},
-                           headers={"X-Request-ID": "req-trace-12345"})
+    room = session.post(
+        f"{web.url}/api/v1/rooms/",
+        files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
+        data={"room_type": "bedroom"},
+    ).json()
+    created = session.post(
+        f"{web.url}/api/v1/generations/",
+        json={"room": room["id"], "style": "modern", "prompt": "my secret plans for a reading nook"},
+        headers={"X-Request-ID": "req-trace-12345"},
+    )
     assert created.headers["X-Request-ID"] == "req-trace-12345"
     wait_final(created.json()["id"], 60)
     log = Path(worker.log_path).read_text()

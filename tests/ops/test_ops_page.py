@@ -17,10 +17,20 @@ pytestmark = pytest.mark.django_db
 def history(alice):
     now = timezone.now()
     rows = []
-    for index, (status, took, cost) in enumerate([("succeeded", 10, "0.05"), ("succeeded", 20, "0.05"),
-                                                   ("succeeded", 40, "0.10"), ("failed", 5, "0")]):
-        rows.append(Generation(owner=alice, style="modern", room_type="bedroom", status=status, cost_usd=Decimal(cost),
-                               deadline_at=now, finished_at=now - timedelta(minutes=index)))
+    for index, (status, took, cost) in enumerate(
+        [("succeeded", 10, "0.05"), ("succeeded", 20, "0.05"), ("succeeded", 40, "0.10"), ("failed", 5, "0")]
+    ):
+        rows.append(
+            Generation(
+                owner=alice,
+                style="modern",
+                room_type="bedroom",
+                status=status,
+                cost_usd=Decimal(cost),
+                deadline_at=now,
+                finished_at=now - timedelta(minutes=index),
+            )
+        )
     Generation.objects.bulk_create(rows)
     for row, took in zip(rows, (10, 20, 40, 5), strict=True):
         Generation.objects.filter(pk=row.pk).update(created_at=row.finished_at - timedelta(seconds=took))

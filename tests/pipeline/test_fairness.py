@@ -89,7 +89,10 @@ def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional
     env = {**os.environ, "CELERY_VISIBILITY_TIMEOUT_S": "120"}
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "interiorai", "worker", "-P", "threads", "-Q", "gen.none"],
-        cwd=ROOT, env=env, capture_output=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert b"CELERY_VISIBILITY_TIMEOUT_S" in result.stdout + result.stderr

@@ -30,9 +30,21 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(self.answers, 10, 0.05, "redis to start")
 
@@ -78,7 +90,9 @@ def stack_on(transactional_db: None, provider: Any, tmp_path: Path) -> Iterator[
 
 def session_for(web: Web, username: str) -> requests.Session:
     session = requests.Session()
-    token = session.post(f"{web.url}/api/v1/auth/token/", json={"username": username, "password": "correct horse battery"})
+    token = session.post(
+        f"{web.url}/api/v1/auth/token/", json={"username": username, "password": "correct horse battery"}
+    )
     session.headers["Authorization"] = f"Token {token.json()['token']}"
     return session
 
@@ -88,16 +102,28 @@ def test_redis_restarted_under_load_every_job_still_finishes(stack_on, private_r
     provider.configure(latency_s_min=0.5, latency_s_max=1.5)
     web, _, _ = stack_on(private_redis.url)
     kate = session_for(web, "kate")
-    room = kate.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
-                     data={"room_type": "kitchen"}).json()["id"]
-    ids = [kate.post(f"{web.url}/api/v1/generations/", json={"room": room, "style": "coastal", "prompt": str(i),
-                                                              "quality": "low"}).json()["id"] for i in range(16)]
+    room = kate.post(
+        f"{web.url}/api/v1/rooms/",
+        files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
+        data={"room_type": "kitchen"},
+    ).json()["id"]
+    ids = [
+        kate.post(
+            f"{web.url}/api/v1/generations/",
+            json={"room": room, "style": "coastal", "prompt": str(i), "quality": "low"},
+        ).json()["id"]
+        for i in range(16)
+    ]
     wait_for(lambda: Generation.objects.filter(status="succeeded").count() >= 3, 30, what="some jobs to finish")
     private_redis.stop()  # every queued message, lock, window and enqueued mark is gone
     time.sleep(1.0)
     private_redis.start()
-    wait_for(lambda: Generation.objects.filter(pk__in=ids, status__in=Generation.FINAL).count() == 16, 90,
-             0.25, "every job to reach a final state")
+    wait_for(
+        lambda: Generation.objects.filter(pk__in=ids, status__in=Generation.FINAL).count() == 16,
+        90,
+        0.25,
+        "every job to reach a final state",
+    )
     assert Generation.objects.filter(pk__in=ids, status="succeeded").count() == 16
     # Nothing ran twice: one successful call per job.
     from generation.models import ProviderCall
@@ -109,8 +135,9 @@ def test_a_job_created_while_redis_is_down_is_accepted_and_runs_later(stack_on, 
     make_user("liam", tier="pro")
     web, _, _ = stack_on(private_redis.url)
     liam = session_for(web, "liam")
-    room = liam.post(f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")},
-                     data={"room_type": "office"}).json()["id"]
+    room = liam.post(
+        f"{web.url}/api/v1/rooms/", files={"photo": ("r.jpg", room_photo(), "image/jpeg")}, data={"room_type": "office"}
+    ).json()["id"]
     private_redis.stop()
     started = time.monotonic()
     response = liam.post(f"{web.url}/api/v1/generations/", json={"room": room, "style": "industrial"})

@@ -9,9 +9,9 @@ import pytest
 
 from billing.models import Account
 from billing.services import ledger_totals
+from generation.models import Generation, ProviderCall
 from generation.pipeline import breaker_for
 from generation.provider import targets
-from generation.models import Generation, ProviderCall
 from tests.conftest import client_for, upload_room, wait_final, wait_for
 
 pytestmark = pytest.mark.stack
@@ -115,8 +115,12 @@ def test_an_outage_opens_the_breaker_holds_jobs_and_recovers(worker_factory, pro
 
 
 def test_the_fallback_model_takes_over_while_the_primary_is_down(worker_factory, provider, make_user):
-    worker_factory(OPENAI_FALLBACK_MODELS="gpt-image-1-mini", BREAKER_MIN_CALLS="2", BREAKER_OPEN_S="30",
-                   GENERATION_MAX_ATTEMPTS="5")
+    worker_factory(
+        OPENAI_FALLBACK_MODELS="gpt-image-1-mini",
+        BREAKER_MIN_CALLS="2",
+        BREAKER_OPEN_S="30",
+        GENERATION_MAX_ATTEMPTS="5",
+    )
     provider.configure(outage_models="gpt-image-1")
     user = make_user("hank", tier="business")
     ids = submit(user, 6)
@@ -159,4 +163,7 @@ def test_cancel_stops_a_queued_job_and_discards_a_running_one_without_charge(wor
     assert final.status == "cancelled" and final.images == [] and final.cost_usd == 0
     assert_books_balance(alice)
     usage = client.get("/api/v1/usage/").json()
-    assert usage["spend_usd"] == f"{Generation.objects.get(pk=queued_later).cost_usd:.4f}" or usage["generations_used"] <= 1
+    assert (
+        usage["spend_usd"] == f"{Generation.objects.get(pk=queued_later).cost_usd:.4f}"
+        or usage["generations_used"] <= 1
+    )

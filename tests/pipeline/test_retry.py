@@ -12,18 +12,28 @@ from tests.conftest import room_photo
 
 
 def call(provider, **kwargs):
-    client = openai.OpenAI(api_key=kwargs.pop("api_key", "sk-test"), base_url=provider.api_base, max_retries=0,
-                           timeout=kwargs.pop("timeout", 10))
+    client = openai.OpenAI(
+        api_key=kwargs.pop("api_key", "sk-test"),
+        base_url=provider.api_base,
+        max_retries=0,
+        timeout=kwargs.pop("timeout", 10),
+    )
     try:
-        client.images.edit(image=("room.jpg", room_photo(), "image/jpeg"), prompt=kwargs.pop("prompt", "modern"),
-                           model=kwargs.pop("model", "gpt-image-1"), **kwargs)
+        client.images.edit(
+            image=("room.jpg", room_photo(), "image/jpeg"),
+            prompt=kwargs.pop("prompt", "modern"),
+            model=kwargs.pop("model", "gpt-image-1"),
+            **kwargs,
+        )
     except openai.OpenAIError as exc:
         return classify(exc)
     raise AssertionError("the call was expected to fail")
 
 
-@pytest.mark.parametrize(("fault", "status", "code"), [("rate_429", 429, "provider_429"), ("rate_500", 500, "provider_500"),
-                                                       ("rate_503", 503, "provider_503")])
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [("rate_429", 429, "provider_429"), ("rate_500", 500, "provider_500"), ("rate_503", 503, "provider_503")],
+)
 def test_transient_faults_are_retryable(provider, fault, status, code):
     provider.configure(**{fault: 1.0})
     failure = call(provider)
