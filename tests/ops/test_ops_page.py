@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def history(alice):
     now = timezone.now()
     rows = []
-    for index, (status, took, cost) in enumerate(
+    for index, (status, _took, cost) in enumerate(
         [("succeeded", 10, "0.05"), ("succeeded", 20, "0.05"), ("succeeded", 40, "0.10"), ("failed", 5, "0")]
     ):
         rows.append(
