@@ -126,6 +126,8 @@ class Mode:
     scenarios: list[Scenario]
     systems: list[str] = field(default_factory=lambda: ["interiorai", "naive-daphne", "litellm", "naive-gunicorn"])
     warmup: bool = True
+    # Warm a restarted baseline again before each scenario (its first call would otherwise pay the imports).
+    rewarm: bool = True
 
     def scenarios_for(self, system: str) -> list[Scenario]:
         if system == "interiorai":
@@ -165,6 +167,7 @@ QUICK = Mode(
         chaos("chaos_redis_restart", 50, 12, 2),
         chaos("chaos_provider_outage", 50, 12, 2),
     ],
+    rewarm=False,
 )
 
 SMOKE = Mode(

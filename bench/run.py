@@ -476,7 +476,7 @@ def main() -> None:
                         # A synchronous server keeps working through the backlog its clients gave up on: start clean.
                         system.stop()
                         system.start()
-                    if mode.warmup and (index == 0 or system.kind != "interiorai"):
+                    if mode.warmup and (index == 0 or (mode.rewarm and system.kind != "interiorai")):
                         run_scenario(ctx, system, profile.WARMUP)
                     log(f"{name}: {scenario.key}")
                     run = run_scenario(ctx, system, scenario)
