@@ -64,9 +64,10 @@ def interiorai_env() -> dict[str, str]:
         "PROVIDER_RPM": str(PROVIDER_RPM),
         "PROVIDER_IPM": str(PROVIDER_IPM),
         "RATE_LIMIT_WINDOW_S": str(WINDOW_S),
-        # Our clock stamps a request when the limiter admits it, the provider's when it lands; the skew (DB writes,
-        # encoding the upload) is tens of ms and is not scaled, so the margin is wider than 1 s / 30.
-        "RATE_LIMIT_SAFETY_S": "0.1",
+        # The limiter re-stamps a booking the moment its request leaves, so the skew left to absorb is the SDK
+        # encoding the upload and the sandbox's event loop taking the request: milliseconds, not scaled, so the
+        # margin is wider than 1 s / 30.
+        "RATE_LIMIT_SAFETY_S": "0.05",
         "RATE_LIMIT_MAX_WAIT_S": str(scaled(3)),
         "GENERATION_EXPECTED_S": str(scaled(35)),
         "GENERATION_DEADLINE_S": "30",  # 15 min real -> 30 s (also the setting's minimum)
@@ -80,6 +81,12 @@ def interiorai_env() -> dict[str, str]:
         "BREAKER_WINDOW_S": "2",
         "BREAKER_OPEN_S": str(scaled(20)),
         "PROGRESS_TICK_S": "0.2",
+        # How long a job steps aside when it cannot go now, scaled like everything else.
+        "RETRY_BASE_S": str(scaled(2)),
+        "OUTRANKED_RETRY_S": str(scaled(1)),
+        "IN_FLIGHT_RETRY_S": str(scaled(2)),
+        "REDIS_DOWN_RETRY_S": str(scaled(5)),
+        "BREAKER_MIN_WAIT_S": str(scaled(1)),
         "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "OPENAI_IMAGE_MODEL": "gpt-image-1",
         "OPENAI_FALLBACK_MODELS": "gpt-image-1-mini",

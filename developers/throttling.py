@@ -5,18 +5,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from developers.models import ApiToken
+from generation.ratelimit import Limits, RateLimiter
+from interiorai.redis import redis_client
 
 log = logging.getLogger("developers")
 
 
 class FailOpenMixin:
-    """Let requests through when the cache (Redis) is down: an outage of the counter is not the client's fault."""
+    """Count in Redis atomically (one round trip, a sliding window), and let requests through when it is down.
+
+    DRF's own throttles read the history, then write it back: two round trips per throttle, and two requests at
+    once both pass on the same count. This books each request in the same Lua sliding window the provider's rate
+    limiter uses, so the check and the booking are one atomic step. An outage of the counter is not the client's
+    fault: without Redis every request is let through.
+    """
 
     scope: str
+    rate: str | None
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
         # Read at request time (DRF binds the rates at import), so settings overrides reach running code.
@@ -24,11 +36,22 @@ class FailOpenMixin:
         return str(rate) if rate else None
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        try:
-            return super().allow_request(request, view)  # type: ignore[misc]
-        except Exception:
-            log.warning("throttle %s skipped: the cache is unavailable", self.scope)
+        self.rate = self.get_rate()
+        key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if self.rate is None or key is None:
             return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)  # type: ignore[attr-defined]
+        limiter = RateLimiter(redis_client(), key, Limits(rpm=self.num_requests, ipm=0), window_s=self.duration)
+        try:
+            permit = limiter.acquire()
+        except redis.RedisError:
+            log.warning("throttle %s skipped: Redis is unavailable", self.scope)
+            return True
+        self._wait_s = permit.wait_s
+        return permit.granted
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait_s", None)
 
 
 class UserRateThrottle(FailOpenMixin, throttling.UserRateThrottle):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.db.models import Q
@@ -34,15 +36,45 @@ def expected_duration_s(model: str) -> float:
     return float(value) if value else settings.GENERATION_EXPECTED_S
 
 
+SLOTS_TTL_S = 5.0  # workers come and go over tens of seconds; one SCAN per process every few seconds is plenty
+_slots: tuple[float, int] = (0.0, 0)
+_slots_lock = threading.Lock()
+
+
 def worker_slots() -> int:
     """Generation slots across live workers (each worker advertises its concurrency with a short TTL)."""
-    try:
-        from generation.workers import live_workers
+    global _slots
+    with _slots_lock:
+        expires, slots = _slots
+        if time.monotonic() < expires:
+            return slots
+        try:
+            from generation.workers import live_workers
 
-        slots = sum(live_workers().values())
-    except Exception:
-        slots = 0
-    return slots or settings.WORKER_CONCURRENCY
+            slots = sum(live_workers().values())
+        except Exception:
+            slots = 0
+        if not slots:
+            return settings.WORKER_CONCURRENCY  # nobody heard from yet: ask again next time
+        _slots = (time.monotonic() + SLOTS_TTL_S, slots)
+        return slots
+
+
+def queue_snapshot(generation: Generation) -> tuple[int, int]:
+    """(position, estimated wait in seconds) of a queued job, (0, 0) otherwise; computed once per state seen.
+
+    The event published at creation and the 202 body describe the same moment: they share one computation.
+    """
+    if generation.status != Generation.Status.QUEUED:
+        return 0, 0
+    key = (generation.status, generation.priority, generation.progress, generation.stage)
+    cached = generation.__dict__.get("_queue_snapshot")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    position = position_of(generation)
+    snapshot = (position, estimated_wait_s(position, generation.model))
+    generation.__dict__["_queue_snapshot"] = (key, snapshot)
+    return snapshot
 
 
 def position_of(generation: Generation) -> int:

@@ -98,6 +98,7 @@ class Generation(models.Model):
     lease_owner = models.CharField(max_length=120, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True, help_text="Last time waiting moved it up a tier.")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -109,6 +110,8 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "queue", "created_at"]),
+            # Queue positions and "is a higher tier waiting?" count queued rows by priority.
+            models.Index(fields=["status", "priority", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -29,7 +29,6 @@ from ops.metrics import record_limiter_wait
 
 log = logging.getLogger("generation")
 Stage = Generation.Stage
-OUTRANKED_RETRY_S = 1.0
 
 
 def limiter_for(target: provider.Target) -> RateLimiter:
@@ -69,22 +68,23 @@ def run(generation_id: str, worker: str) -> None:
     except redis.RedisError:
         # Without the shared limiter and breaker no call may go out; the job waits, it does not fail.
         log.warning("redis unavailable; job waits gen=%s", generation.pk)
-        services.defer(generation, seconds=5, stage=Stage.WAITING, reason="redis unavailable")
+        services.defer(
+            generation,
+            seconds=settings.REDIS_DOWN_RETRY_S,
+            stage=Stage.WAITING,
+            reason="redis unavailable",
+            owner=worker,
+        )
 
 
 def admit(generation: Generation, worker: str) -> None:
     """Pass the deadline, the breaker and the rate limiter, then make the call."""
     if timezone.now() >= generation.deadline_at:
-        services.fail(
-            generation,
-            code="deadline",
-            message="This generation took too long and was stopped; you were not charged.",
-            owner=worker,
-        )
+        services.expire(generation, owner=worker)
         return
     target, breaker_wait = pick_target(worker)
     if target is None:
-        services.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open")
+        services.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
     permit = limiter.acquire(generation.n)
@@ -92,19 +92,25 @@ def admit(generation: Generation, worker: str) -> None:
         # At the limit, the next slot goes to the highest priority waiting.
         if outranked(generation):
             breaker_for(target).release_probe(worker)
-            services.defer(generation, seconds=OUTRANKED_RETRY_S, stage=Stage.WAITING, reason="paid jobs first")
+            services.defer(
+                generation,
+                seconds=settings.OUTRANKED_RETRY_S,
+                stage=Stage.WAITING,
+                reason="paid jobs first",
+                owner=worker,
+            )
             return
         permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
     if not permit.granted:
         breaker_for(target).release_probe(worker)
         record_limiter_wait(permit.wait_s)
-        services.defer(generation, seconds=permit.wait_s, stage=Stage.WAITING, reason="rate limit")
+        services.defer(generation, seconds=permit.wait_s, stage=Stage.WAITING, reason="rate limit", owner=worker)
         return
     if permit.wait_s:
         record_limiter_wait(permit.wait_s)
         services.set_stage(generation, worker, Stage.WAITING, generation.progress)
         time.sleep(permit.wait_s)
-    call_provider(generation, target, worker)
+    call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
 
 
 def outranked(generation: Generation) -> bool:
@@ -125,10 +131,13 @@ def pick_target(worker: str) -> tuple[provider.Target | None, float]:
         if decision.allowed:
             return target, 0.0
         wait = min(wait, decision.wait_s)
-    return None, max(min(wait, 30.0), 1.0)
+    return None, max(min(wait, 30.0), settings.BREAKER_MIN_WAIT_S)
 
 
-def call_provider(generation: Generation, target: provider.Target, worker: str) -> None:
+def call_provider(
+    generation: Generation, target: provider.Target, worker: str, leaving: Callable[[], None] = lambda: None
+) -> None:
+    """Make the one recorded call; `leaving` runs at the last moment before the request goes out."""
     if not services.set_stage(generation, worker, Stage.CALLING, 10):
         breaker_for(target).release_probe(worker)
         return  # cancelled while waiting
@@ -146,6 +155,7 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
+    leaving()
     try:
         result = provider.edit_image(
             target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n
@@ -168,8 +178,11 @@ def call_provider(generation: Generation, target: provider.Target, worker: str) 
     )
     best_effort(breaker_for(target).record, True, worker)
     record_duration(target.model, elapsed)
-    if not services.set_stage(generation, worker, Stage.STORING, 92):
-        log.info("result discarded gen=%s: cancelled during the call", generation.pk)
+    storing = services.set_stage(generation, worker, Stage.STORING, 92) or (
+        services.reclaim(generation, worker) and services.set_stage(generation, worker, Stage.STORING, 92)
+    )
+    if not storing:
+        log.info("result discarded gen=%s: cancelled, or taken over, during the call", generation.pk)
         return
     names = services.store_images(generation, result.images)
     services.succeed(generation, worker, image_names=names, cost=cost)
@@ -198,7 +211,11 @@ def handle_failure(
     delay = backoff_s(max(failed, 1), failure.retry_after_s)
     out_of_time = timezone.now().timestamp() + delay >= generation.deadline_at.timestamp()
     if failure.retryable and failed < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
-        services.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code)
+        services.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code, owner=worker)
+        return
+    if failure.retryable and out_of_time:
+        # What stopped the job is its deadline; the provider's last answer (a 429 above all) is ours to absorb.
+        services.expire(generation, owner=worker)
         return
     message = failure.message if not failure.retryable else f"{failure.message} We tried {generation.attempts} times."
     services.fail(generation, code=failure.code, message=f"{message} You were not charged.", owner=worker)
@@ -232,18 +249,31 @@ class ProgressTicker:
 
     def _run(self) -> None:
         tick = settings.PROGRESS_TICK_S
-        last, ticks = self.generation.progress, 0
+        last, ticks, renewed = self.generation.progress, 0, True
         try:
             while not self._stop.wait(tick):
                 ticks += 1
                 value = self.progress_at(time.monotonic() - self._started)
-                persist = ticks % 5 == 0
-                if persist and not services.renew_lease(self.generation, self.worker):
-                    return
-                if value != last:
-                    services.set_progress(self.generation, self.worker, value, persist=persist)
-                    last = value
-        except Exception:
-            log.warning("progress ticker stopped gen=%s", self.generation.pk, exc_info=True)
+                # Renew every fifth tick, and on every tick after a failed renewal until one succeeds.
+                persist = ticks % 5 == 0 or not renewed
+                try:
+                    if persist:
+                        renewed = services.renew_lease(self.generation, self.worker) or services.reclaim(
+                            self.generation, self.worker
+                        )
+                        if not renewed and self._is_final():
+                            return  # cancelled, or failed past its deadline: nothing left to keep alive
+                    if value != last:
+                        services.set_progress(self.generation, self.worker, value, persist=persist and renewed)
+                        last = value
+                except Exception:
+                    # A database or Redis hiccup must not let the lease lapse: the call is paid for either way.
+                    renewed = False
+                    log.warning("progress tick failed gen=%s; retrying", self.generation.pk, exc_info=True)
+                    close_old_connections()
         finally:
             close_old_connections()
+
+    def _is_final(self) -> bool:
+        status = Generation.objects.filter(pk=self.generation.pk).values_list("status", flat=True).first()
+        return status not in (Generation.Status.QUEUED, Generation.Status.RUNNING)

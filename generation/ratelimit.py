@@ -51,6 +51,20 @@ end
 return {1, wait}
 """
 
+# Re-stamp a granted booking with the moment the request really leaves (ZADD XX GT: only ever later, never a
+# new member), so the database writes between admission and the call cannot make us look faster than we are.
+CONFIRM = """
+local now_t = redis.call('TIME')
+local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+for i = 1, 2 do
+  for j = 1, tonumber(ARGV[1 + i]) do
+    redis.call('ZADD', KEYS[i], 'XX', 'GT', now, ARGV[1] .. ':' .. j)
+  end
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4]) + 1000)
+end
+return 1
+"""
+
 PAUSE = """
 local current = redis.call('PTTL', KEYS[1])
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
@@ -62,6 +76,9 @@ return 1
 class Permit:
     granted: bool
     wait_s: float
+    token: str = ""
+    requests: int = 0
+    images: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,22 +100,24 @@ class RateLimiter:
         self.keys = [f"rl:{name}:req", f"rl:{name}:img", f"rl:{name}:pause"]
         self._acquire = client.register_script(ACQUIRE)
         self._pause = client.register_script(PAUSE)
+        self._confirm = client.register_script(CONFIRM)
 
     def acquire(self, images: int = 1, *, max_wait_s: float = 0.0) -> Permit:
         """Book one request and `images` images now or within `max_wait_s`, or say how long to wait."""
+        token = uuid.uuid4().hex
         granted, wait_ms = self._acquire(
             keys=self.keys,
-            args=[
-                self.window_ms,
-                int(max_wait_s * 1000),
-                uuid.uuid4().hex,
-                self.limits.rpm,
-                1,
-                self.limits.ipm,
-                images,
-            ],
+            args=[self.window_ms, int(max_wait_s * 1000), token, self.limits.rpm, 1, self.limits.ipm, images],
         )
-        return Permit(bool(granted), int(wait_ms) / 1000)
+        if not granted:
+            return Permit(False, int(wait_ms) / 1000)
+        booked = (min(1, self.limits.rpm), min(images, self.limits.ipm))
+        return Permit(True, int(wait_ms) / 1000, token, *booked)
+
+    def confirm(self, permit: Permit) -> None:
+        """Move a granted booking to now, the moment its request leaves (see CONFIRM)."""
+        if permit.granted and (permit.requests or permit.images):
+            self._confirm(keys=self.keys[:2], args=[permit.token, permit.requests, permit.images, self.window_ms])
 
     def pause(self, seconds: float) -> None:
         """Hold every worker back from this model for `seconds` (the provider's retry-after)."""

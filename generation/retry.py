@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 import openai
+from django.conf import settings
 
-MAX_COUNTDOWN_S = 120.0
-BASE_BACKOFF_S = 2.0
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
@@ -88,10 +87,11 @@ def _classify_status(exc: openai.APIStatusError) -> Failure:
 
 
 def backoff_s(attempt: int, retry_after_s: float | None = None, *, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than the provider asked."""
+    """Exponential backoff with full jitter, never sooner than the provider asked, never past RETRY_MAX_DELAY_S."""
     rng = rng or random.Random()
-    ceiling = min(MAX_COUNTDOWN_S, BASE_BACKOFF_S * 2 ** max(attempt - 1, 0))
+    cap = settings.RETRY_MAX_DELAY_S
+    ceiling = min(cap, settings.RETRY_BASE_S * 2 ** max(attempt - 1, 0))
     delay = rng.uniform(ceiling / 2, ceiling)
     if retry_after_s is not None:
         delay = max(delay, retry_after_s)
-    return min(delay, MAX_COUNTDOWN_S)
+    return min(delay, cap)

@@ -169,6 +169,9 @@ def dispatch(generation_id: uuid.UUID, countdown: float = 0) -> bool:
     generation = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).only("queue", "request_id").first()
     if generation is None:
         return False
+    # Never a countdown past the broker's redelivery horizon (see interiorai/celery.py): a job due later is simply
+    # dispatched again when this message arrives early.
+    countdown = min(max(countdown, 0.0), settings.RETRY_MAX_DELAY_S)
     try:
         run_generation.apply_async(
             (str(generation_id),),
@@ -206,7 +209,7 @@ def claim(generation_id: str, owner: str) -> Generation | None:
     running = Generation.objects.filter(owner_id=generation.owner_id, status=Status.RUNNING).count()
     if running >= cap:
         # Fairness: one user's backlog waits its turn instead of filling every worker slot.
-        defer(generation, seconds=2.0, stage=Stage.QUEUED, reason="user at in-flight cap")
+        defer(generation, seconds=settings.IN_FLIGHT_RETRY_S, stage=Stage.QUEUED, reason="user at in-flight cap")
         return None
     claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
         status=Status.RUNNING,
@@ -237,11 +240,17 @@ def renew_lease(generation: Generation, owner: str) -> bool:
     )
 
 
-def defer(generation: Generation, *, seconds: float, stage: str, reason: str) -> bool:
-    """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt."""
+def defer(generation: Generation, *, seconds: float, stage: str, reason: str, owner: str | None = None) -> bool:
+    """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt.
+
+    A worker passes `owner`: it can only give back a job it still holds, never one the sweeper handed to another.
+    """
     not_before = timezone.now() + timedelta(seconds=seconds)
+    rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
+    if owner is not None:
+        rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
     with transaction.atomic():
-        moved = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING]).update(
+        moved = rows.update(
             status=Status.QUEUED, stage=stage, not_before=not_before, lease_owner="", lease_expires_at=None
         )
         if moved != 1:
@@ -251,6 +260,23 @@ def defer(generation: Generation, *, seconds: float, stage: str, reason: str) ->
         publish(generation)
     log.info("generation deferred gen=%s stage=%s wait_s=%.1f reason=%s", generation.pk, stage, seconds, reason)
     return True
+
+
+def reclaim(generation: Generation, owner: str) -> bool:
+    """Take back a job whose lease lapsed while its call was in flight, if no other worker has claimed it since.
+
+    The provider already did (and billed) the work: keeping the result beats running the job a second time.
+    """
+    now = timezone.now()
+    taken = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        not_before=None,
+    )
+    if taken:
+        log.warning("generation reclaimed gen=%s worker=%s: lease had lapsed during the call", generation.pk, owner)
+    return taken == 1
 
 
 def set_stage(generation: Generation, owner: str, stage: str, progress: int) -> bool:
@@ -369,6 +395,14 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
         transaction.on_commit(lambda: finish_followers(generation.pk), robust=True)
     log.info("generation failed gen=%s code=%s", generation.pk, code)
     return True
+
+
+DEADLINE_MESSAGE = "This generation took too long and was stopped; you were not charged."
+
+
+def expire(generation: Generation, *, owner: str | None = None) -> bool:
+    """Fail a job that ran out of time, whatever the provider last said (a 429 is never the user's to see)."""
+    return fail(generation, code="deadline", message=DEADLINE_MESSAGE, owner=owner)
 
 
 def cancel(generation: Generation) -> bool:
@@ -512,7 +546,7 @@ def promote_follower(leader: Generation, ids: list[uuid.UUID]) -> None:
 
 
 def event_payload(generation: Generation) -> dict[str, Any]:
-    from generation.estimates import estimated_wait_s, position_of
+    from generation.estimates import queue_snapshot
 
     payload: dict[str, Any] = {
         "id": str(generation.pk),
@@ -524,8 +558,7 @@ def event_payload(generation: Generation) -> dict[str, Any]:
         "cached": generation.cached,
     }
     if generation.status == Status.QUEUED:
-        payload["position"] = position_of(generation)
-        payload["estimated_wait_s"] = estimated_wait_s(payload["position"], generation.model)
+        payload["position"], payload["estimated_wait_s"] = queue_snapshot(generation)
     if generation.status == Status.SUCCEEDED:
         payload["images"] = image_urls(generation)
         payload["cost_usd"] = str(generation.cost_usd)

@@ -39,9 +39,7 @@ def expire_past_deadline() -> int:
     done = 0
     for generation in stale:
         close_orphan_calls(generation)
-        done += services.fail(
-            generation, code="deadline", message="This generation took too long and was stopped; you were not charged."
-        )
+        done += services.expire(generation)
     return done
 
 
@@ -107,19 +105,30 @@ def redispatch_lost() -> int:
 
 
 def promote_long_waiting() -> int:
-    """Serve jobs that waited PRIORITY_AGING_S as top priority, so a busy paid tier never starves the rest."""
+    """Move a job that waited PRIORITY_AGING_S up one tier, and again after each further PRIORITY_AGING_S.
+
+    One step at a time: a free job that waited long goes ahead of fresh free jobs and level with fresh pro ones,
+    never straight past the top tier's fresh work. Nobody starves, and paid tiers keep what they pay for.
+    """
     from billing.models import Tier
 
-    top = Tier.objects.order_by("-priority").values_list("priority", "queue").first()
-    if top is None:
-        return 0
-    priority, queue = top
-    cutoff = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S)
-    waiting = Generation.objects.filter(status=Status.QUEUED, created_at__lt=cutoff, priority__lt=priority)
-    ids = list(waiting.values_list("pk", flat=True)[:BATCH])
-    if not ids:
-        return 0
-    Generation.objects.filter(pk__in=ids, status=Status.QUEUED).update(priority=priority, queue=queue)
-    for pk in ids:
-        services.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
-    return len(ids)
+    levels = sorted(set(Tier.objects.values_list("priority", "queue")))
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.PRIORITY_AGING_S)
+    done = 0
+    for (priority, _), (next_priority, next_queue) in zip(levels, levels[1:], strict=False):
+        if next_priority == priority:
+            continue
+        waiting = Generation.objects.filter(status=Status.QUEUED, priority=priority).filter(
+            Q(promoted_at__lt=cutoff) | Q(promoted_at__isnull=True, created_at__lt=cutoff)
+        )
+        ids = list(waiting.values_list("pk", flat=True)[:BATCH])
+        if not ids:
+            continue
+        Generation.objects.filter(pk__in=ids, status=Status.QUEUED, priority=priority).update(
+            priority=next_priority, queue=next_queue, promoted_at=now
+        )
+        for pk in ids:
+            services.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
+        done += len(ids)
+    return done

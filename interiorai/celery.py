@@ -29,13 +29,11 @@ def check_redelivery_settings(visibility_timeout: float, time_limit: float, max_
 def refuse_unsafe_settings(**_: object) -> None:
     from django.conf import settings
 
-    from generation.retry import MAX_COUNTDOWN_S
-
     try:
         check_redelivery_settings(
             float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]),  # type: ignore[arg-type]
             settings.CELERY_TASK_TIME_LIMIT,
-            MAX_COUNTDOWN_S,
+            settings.RETRY_MAX_DELAY_S,
         )
     except RuntimeError as exc:
         # Celery logs and swallows exceptions from signal handlers: exit so the worker really does not start.

@@ -89,6 +89,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envint("DB_POOL_MAX_SIZE", 16, minimum=0):
+    # A pool per process: daphne runs every request's sync code in a thread of its own, and without a pool each
+    # would open (and a thousand users would exhaust) its own PostgreSQL connection. A request waits up to
+    # DB_POOL_TIMEOUT_S for a free connection and then answers 503, never 500.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": envint("DB_POOL_MIN_SIZE", 2, minimum=0),
+            "max_size": envint("DB_POOL_MAX_SIZE", 16, minimum=1),
+            "timeout": envfloat("DB_POOL_TIMEOUT_S", 10.0, minimum=0.1),
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -236,6 +247,13 @@ RATE_LIMIT_WINDOW_S = envfloat("RATE_LIMIT_WINDOW_S", 60.0, minimum=0.1)
 RATE_LIMIT_SAFETY_S = envfloat("RATE_LIMIT_SAFETY_S", 1.0, minimum=0)
 # A job that has waited this long is served as if it were paid: priorities never starve the free tier.
 PRIORITY_AGING_S = envfloat("PRIORITY_AGING_S", 120.0, minimum=1)
+# How long a job steps aside when it cannot go now. Settings, not constants, so a time-scaled run scales them too.
+RETRY_BASE_S = envfloat("RETRY_BASE_S", 2.0, minimum=0.01)  # backoff after a failed call: base * 2^n, full jitter
+RETRY_MAX_DELAY_S = envfloat("RETRY_MAX_DELAY_S", 120.0, minimum=0.1)  # the longest backoff or countdown
+OUTRANKED_RETRY_S = envfloat("OUTRANKED_RETRY_S", 1.0, minimum=0.01)  # at the limit, a higher tier is waiting
+IN_FLIGHT_RETRY_S = envfloat("IN_FLIGHT_RETRY_S", 2.0, minimum=0.01)  # the user already has their cap running
+REDIS_DOWN_RETRY_S = envfloat("REDIS_DOWN_RETRY_S", 5.0, minimum=0.01)  # no limiter or breaker to ask
+BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shortest wait while every breaker is open
 PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections import deque
@@ -58,9 +59,9 @@ class SlidingWindow:
         self.used(now)
         return self.entries[0][0] + self.window_s - now if self.entries else 0.0
 
-    def add(self, amount: int, now: float) -> None:
-        """Spend `amount` at `now`."""
-        self.entries.append((now, amount))
+    def add(self, amount: int, at: float) -> None:
+        """Spend `amount` at `at` (kept in time order: a request may be booked at its arrival, after a later one)."""
+        bisect.insort(self.entries, (at, amount))
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,15 @@ class RateLimiter:
         self.requests = SlidingWindow()
         self.images = SlidingWindow()
 
-    def acquire(self, rpm: int, ipm: int, images: int, window_s: float = WINDOW_S) -> LimitDecision:
-        """Spend one request and `images` images if both fit, else refuse and spend nothing."""
-        now = self.clock()
+    def acquire(
+        self, rpm: int, ipm: int, images: int, window_s: float = WINDOW_S, *, arrived: float | None = None
+    ) -> LimitDecision:
+        """Spend one request and `images` images if both fit, else refuse and spend nothing.
+
+        `arrived` (same clock) books the request at the moment it reached the server, as a gateway counts it,
+        rather than after its body was read.
+        """
+        now = self.clock() if arrived is None else min(arrived, self.clock())
         self.requests.window_s = self.images.window_s = window_s
         waits = {
             "requests": self.requests.wait_for(rpm, 1, now) if rpm else 0.0,

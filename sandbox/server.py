@@ -238,8 +238,9 @@ async def process_image_request(request: web.Request, state: SandboxState, recor
     job = parse_job(values, endpoint, multipart=endpoint == EDITS)
     if config.model_down(job.model):
         raise errors.overloaded()
-    # Like a gateway, count the request as it arrives, before the (slow) image decoding.
-    decision = state.limiter.acquire(config.rpm, config.ipm, job.n, config.window_s)
+    # Like a gateway, count the request at the moment it arrived: not after its upload was read, not after the
+    # (slow) image decoding. A busy event loop must not make a client that kept to the limit look too fast.
+    decision = state.limiter.acquire(config.rpm, config.ipm, job.n, config.window_s, arrived=record.started)
     record.ratelimit_headers = decision.headers
     if not decision.allowed:
         raise limit_exceeded(decision, config, job.n)

@@ -26,7 +26,7 @@ from generation.api.serializers import (
     RoomCreateSerializer,
     RoomSerializer,
 )
-from generation.estimates import estimated_wait_s, position_of
+from generation.estimates import queue_snapshot
 from generation.models import Generation, IdempotencyKey, Room
 from generation.styles import catalogue
 from interiorai.api import ApiError
@@ -145,17 +145,15 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def accepted_body(self, generation: Generation) -> dict[str, Any]:
         body = dict(GenerationSerializer(generation).data)
-        body["position"] = position_of(generation)
-        # A request served from the cache is already done: nothing to wait for.
-        body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model) if body["position"] else 0
+        # A request served from the cache is already done: nothing to wait for (position 0, wait 0).
+        body["position"], body["estimated_wait_s"] = queue_snapshot(generation)
         return body
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         generation = self.get_object()
         body = dict(GenerationSerializer(generation).data)
         if generation.status == Generation.Status.QUEUED:
-            body["position"] = position_of(generation)
-            body["estimated_wait_s"] = estimated_wait_s(body["position"], generation.model)
+            body["position"], body["estimated_wait_s"] = queue_snapshot(generation)
         return Response(body)
 
     @action(detail=True, methods=["post"])

@@ -96,3 +96,25 @@ def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional
     )
     assert result.returncode != 0
     assert b"CELERY_VISIBILITY_TIMEOUT_S" in result.stdout + result.stderr
+
+
+def test_a_long_wait_moves_a_job_up_one_tier_at_a_time(db, make_user, settings):
+    from billing.models import Tier
+    from generation.sweeper import promote_long_waiting
+
+    (pk,) = submit(make_user("fern", tier="free"), 1)
+    by_tier = {t.slug: (t.priority, t.queue) for t in Tier.objects.all()}
+    long_ago = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S + 1)
+    Generation.objects.filter(pk=pk).update(created_at=long_ago)
+
+    assert promote_long_waiting() == 1
+    job = Generation.objects.get(pk=pk)
+    # One step: level with fresh pro work, not ahead of the business tier's.
+    assert (job.priority, job.queue) == by_tier["pro"]
+    assert promote_long_waiting() == 0  # not again until it has waited another PRIORITY_AGING_S
+
+    Generation.objects.filter(pk=pk).update(promoted_at=long_ago)
+    assert promote_long_waiting() == 1
+    assert Generation.objects.get(pk=pk).priority == by_tier["business"][0]
+    Generation.objects.filter(pk=pk).update(promoted_at=long_ago)
+    assert promote_long_waiting() == 0  # the top tier has nowhere further to go

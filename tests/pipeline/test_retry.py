@@ -6,8 +6,9 @@ import random
 
 import openai
 import pytest
+from django.conf import settings
 
-from generation.retry import MAX_COUNTDOWN_S, backoff_s, classify
+from generation.retry import backoff_s, classify
 from tests.conftest import room_photo
 
 
@@ -75,4 +76,4 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert min(third) >= 4.0 and max(third) <= 8.0
     assert len(set(first)) > 40  # jittered, not lock-step
     assert backoff_s(1, retry_after_s=9.5, rng=rng) >= 9.5
-    assert backoff_s(30, rng=rng) <= MAX_COUNTDOWN_S
+    assert backoff_s(30, rng=rng) <= settings.RETRY_MAX_DELAY_S

@@ -42,6 +42,38 @@ def test_requests_over_the_limit_wait_until_the_oldest_leaves_the_window() -> No
     assert limiter.acquire(rpm=2, ipm=0, images=1).allowed
 
 
+def test_a_request_is_counted_when_it_arrived_not_when_its_upload_was_read() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert limiter.acquire(rpm=1, ipm=0, images=1).allowed
+    # The next request reached the server exactly a window later, but its body took 0.3 s to read.
+    arrived = clock.now + 60
+    clock.now = arrived + 0.3
+    assert limiter.acquire(rpm=1, ipm=0, images=1, arrived=arrived).allowed
+    # Booked at its arrival, it leaves the window 0.3 s before "now + 60".
+    clock.now = arrived + 60
+    assert limiter.acquire(rpm=1, ipm=0, images=1).allowed
+
+
+def test_a_late_booking_of_an_earlier_arrival_keeps_the_window_in_time_order() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    limiter.acquire(rpm=3, ipm=0, images=1)  # at 1000
+    clock.now = 1010
+    limiter.acquire(rpm=3, ipm=0, images=1)  # at 1010
+    limiter.acquire(rpm=3, ipm=0, images=1, arrived=1005)  # arrived before the one at 1010, read after it
+
+    refused = limiter.acquire(rpm=3, ipm=0, images=1)
+
+    # The oldest leaves at 1060: the wait follows time order, not booking order.
+    assert refused.retry_after_s == 50
+    clock.now = 1060
+    assert limiter.acquire(rpm=3, ipm=0, images=1).allowed
+    assert not limiter.acquire(rpm=3, ipm=0, images=1).allowed
+    clock.now = 1065
+    assert limiter.acquire(rpm=3, ipm=0, images=1).allowed
+
+
 def test_images_wait_until_enough_images_have_left_the_window() -> None:
     clock = Clock()
     limiter = RateLimiter(clock)
