@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from datetime import timedelta
 
@@ -116,7 +117,7 @@ def promote_long_waiting() -> int:
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.PRIORITY_AGING_S)
     done = 0
-    for (priority, _), (next_priority, next_queue) in zip(levels, levels[1:], strict=False):
+    for (priority, _), (next_priority, next_queue) in itertools.pairwise(levels):
         if next_priority == priority:
             continue
         waiting = Generation.objects.filter(status=Status.QUEUED, priority=priority).filter(
