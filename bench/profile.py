@@ -83,7 +83,6 @@ def interiorai_env() -> dict[str, str]:
         "PROGRESS_TICK_S": "0.2",
         # How long a job steps aside when it cannot go now, scaled like everything else.
         "RETRY_BASE_S": str(scaled(2)),
-        "OUTRANKED_RETRY_S": str(scaled(1)),
         "IN_FLIGHT_RETRY_S": str(scaled(2)),
         "REDIS_DOWN_RETRY_S": str(scaled(5)),
         "BREAKER_MIN_WAIT_S": str(scaled(1)),

@@ -7,21 +7,19 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 
 import redis
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
 from django.utils import timezone
 
 from billing import pricing
-from generation import provider, services
+from generation import dispatcher, provider, services
 from generation.breaker import BreakerPolicy, CircuitBreaker
 from generation.estimates import expected_duration_s, record_duration
 from generation.models import Generation, ProviderCall
-from generation.ratelimit import Limits, RateLimiter
+from generation.ratelimit import Limits, Permit, RateLimiter, permit_from_message
 from generation.retry import Failure, backoff_s, classify
 from generation.styles import build_prompt
 from interiorai.redis import redis_client
@@ -59,12 +57,16 @@ def best_effort(action: Callable[..., object], *args: object) -> None:
         log.warning("redis bookkeeping skipped: %s", getattr(action, "__qualname__", action), exc_info=True)
 
 
-def run(generation_id: str, worker: str) -> None:
+def run(generation_id: str, worker: str, booking: dict[str, object] | None = None) -> None:
+    """Run one delivery of a job; `booking` is a rate-limit slot the dispatcher already reserved for it."""
+    booked = permit_from_message(booking)
     generation = services.claim(generation_id, worker)
     if generation is None:
+        if booked is not None:
+            best_effort(release_booking, *booked)
         return
     try:
-        admit(generation, worker)
+        admit(generation, worker, booked)
     except redis.RedisError:
         # Without the shared limiter and breaker no call may go out; the job waits, it does not fail.
         log.warning("redis unavailable; job waits gen=%s", generation.pk)
@@ -77,34 +79,34 @@ def run(generation_id: str, worker: str) -> None:
         )
 
 
-def admit(generation: Generation, worker: str) -> None:
-    """Pass the deadline, the breaker and the rate limiter, then make the call."""
+def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None = None) -> None:
+    """Pass the deadline, the breaker and the rate limiter, then make the call; park the job if it must wait."""
     if timezone.now() >= generation.deadline_at:
+        if booked is not None:
+            best_effort(release_booking, *booked)
         services.expire(generation, owner=worker)
         return
     target, breaker_wait = pick_target(worker)
+    if booked is not None and (target is None or target.name != booked[0]):
+        best_effort(release_booking, *booked)  # the breaker moved on since the slot was booked
+        booked = None
     if target is None:
         services.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
-    permit = limiter.acquire(generation.n)
-    if not permit.granted:
-        # At the limit, the next slot goes to the highest priority waiting.
-        if outranked(generation):
-            breaker_for(target).release_probe(worker)
-            services.defer(
-                generation,
-                seconds=settings.OUTRANKED_RETRY_S,
-                stage=Stage.WAITING,
-                reason="paid jobs first",
-                owner=worker,
-            )
-            return
+    if booked is not None:
+        permit = booked[1]
+    elif dispatcher.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
+        # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
+        breaker_for(target).release_probe(worker)
+        services.park(generation, seconds=0, reason="others waiting first", owner=worker)
+        return
+    else:
         permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
     if not permit.granted:
         breaker_for(target).release_probe(worker)
         record_limiter_wait(permit.wait_s)
-        services.defer(generation, seconds=permit.wait_s, stage=Stage.WAITING, reason="rate limit", owner=worker)
+        services.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
         return
     if permit.wait_s:
         record_limiter_wait(permit.wait_s)
@@ -113,14 +115,18 @@ def admit(generation: Generation, worker: str) -> None:
     call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
 
 
-def outranked(generation: Generation) -> bool:
-    """Whether a higher-priority job is due and waiting: capacity at the rate limit goes to it first."""
-    horizon = timezone.now() + timedelta(seconds=settings.RATE_LIMIT_MAX_WAIT_S)
-    return (
-        Generation.objects.filter(status=Generation.Status.QUEUED, priority__gt=generation.priority)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=horizon))
-        .exists()
-    )
+def release_booking(target_name: str, permit: Permit) -> None:
+    for target in provider.targets():
+        if target.name == target_name:
+            limiter_for(target).release(permit)
+
+
+def open_target() -> tuple[provider.Target | None, float]:
+    """The first target whose breaker is closed (read-only: takes no probe), or None and a wait."""
+    for target in provider.targets():
+        if breaker_for(target).state() == "closed":
+            return target, 0.0
+    return None, settings.BREAKER_MIN_WAIT_S
 
 
 def pick_target(worker: str) -> tuple[provider.Target | None, float]:

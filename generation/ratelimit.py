@@ -9,6 +9,7 @@ A 429 from the provider pauses everyone for that model for as long as it asked.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -81,6 +82,23 @@ class Permit:
     images: int = 0
 
 
+def permit_to_message(permit: Permit, target: str) -> dict[str, object]:
+    """A booking made by the dispatcher travels with the job's message to the worker that will use it.
+
+    It carries the wall-clock moment its slot opens: a worker that receives it early waits until then.
+    """
+    at = time.time() + permit.wait_s
+    return {"target": target, "token": permit.token, "requests": permit.requests, "images": permit.images, "at": at}
+
+
+def permit_from_message(message: dict[str, object] | None) -> tuple[str, Permit] | None:
+    if not message:
+        return None
+    requests, images = int(message["requests"]), int(message["images"])  # type: ignore[call-overload]
+    wait_s = max(float(message.get("at") or 0) - time.time(), 0.0)  # type: ignore[arg-type]
+    return str(message["target"]), Permit(True, round(wait_s, 3), str(message["token"]), requests, images)
+
+
 @dataclass(frozen=True)
 class Limits:
     rpm: int
@@ -113,6 +131,14 @@ class RateLimiter:
             return Permit(False, int(wait_ms) / 1000)
         booked = (min(1, self.limits.rpm), min(images, self.limits.ipm))
         return Permit(True, int(wait_ms) / 1000, token, *booked)
+
+    def release(self, permit: Permit) -> None:
+        """Give back a booking that will not be used (its job was cancelled or finished meanwhile)."""
+        if permit.granted:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(self.keys[0], *[f"{permit.token}:{j}" for j in range(1, permit.requests + 1)] or ["-"])
+            pipe.zrem(self.keys[1], *[f"{permit.token}:{j}" for j in range(1, permit.images + 1)] or ["-"])
+            pipe.execute()
 
     def confirm(self, permit: Permit) -> None:
         """Move a granted booking to now, the moment its request leaves (see CONFIRM)."""

@@ -162,30 +162,56 @@ def create_generation(
     return generation
 
 
-def dispatch(generation_id: uuid.UUID, countdown: float = 0) -> bool:
-    """Send the job's id to its tier's queue; if the broker is down the sweeper sends it later."""
-    from generation.tasks import run_generation
+def dispatch(
+    generation_id: uuid.UUID | str,
+    countdown: float = 0,
+    *,
+    queue: str | None = None,
+    permit: dict[str, object] | None = None,
+) -> bool:
+    """Send the job's id to its tier's queue; if the broker is down the sweeper sends it later.
 
+    The dispatcher passes the queue it parked the job with (no database read) and the slot it booked.
+    """
+
+    if queue is not None:
+        return send(generation_id, queue, countdown, permit=permit)
     generation = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).only("queue", "request_id").first()
     if generation is None:
         return False
+    if not send(generation_id, generation.queue, countdown, request_id=generation.request_id):
+        return False
+    Generation.objects.filter(pk=generation_id).update(dispatched_at=timezone.now())
+    return True
+
+
+def send(
+    generation_id: uuid.UUID | str,
+    queue: str,
+    countdown: float,
+    *,
+    request_id: str = "",
+    permit: dict[str, object] | None = None,
+) -> bool:
+    from generation.tasks import run_generation
+
     # Never a countdown past the broker's redelivery horizon (see interiorai/celery.py): a job due later is simply
     # dispatched again when this message arrives early.
     countdown = min(max(countdown, 0.0), settings.RETRY_MAX_DELAY_S)
     try:
         run_generation.apply_async(
             (str(generation_id),),
-            queue=generation.queue,
+            {"booking": permit} if permit else None,
+            queue=queue,
             countdown=countdown or None,
             retry=False,
-            headers={"request_id": generation.request_id},
+            headers={"request_id": request_id} if request_id else None,
         )
         # Remember when the message should be picked up: the sweeper re-sends it if it never is.
         redis_client().zadd(ENQUEUED_SET, {str(generation_id): timezone.now().timestamp() + countdown})
     except Exception:
         log.warning("dispatch failed gen=%s; the sweeper will retry", generation_id, exc_info=True)
         return False
-    Generation.objects.filter(pk=generation_id).update(dispatched_at=timezone.now())
     return True
 
 
@@ -240,26 +266,62 @@ def renew_lease(generation: Generation, owner: str) -> bool:
     )
 
 
-def defer(generation: Generation, *, seconds: float, stage: str, reason: str, owner: str | None = None) -> bool:
+def defer(
+    generation: Generation,
+    *,
+    seconds: float,
+    stage: str,
+    reason: str,
+    owner: str | None = None,
+    parked: bool = False,
+) -> bool:
     """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt.
 
     A worker passes `owner`: it can only give back a job it still holds, never one the sweeper handed to another.
+    A parked job waits in the dispatcher's waiting room instead of as a delayed message (see dispatcher.py).
     """
-    not_before = timezone.now() + timedelta(seconds=seconds)
+    now = timezone.now()
+    not_before = now + timedelta(seconds=seconds)
     rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
     if owner is not None:
         rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
     with transaction.atomic():
         moved = rows.update(
-            status=Status.QUEUED, stage=stage, not_before=not_before, lease_owner="", lease_expires_at=None
+            status=Status.QUEUED,
+            stage=stage,
+            not_before=not_before,
+            lease_owner="",
+            lease_expires_at=None,
+            dispatched_at=now if parked else F("dispatched_at"),
         )
         if moved != 1:
             return False
         generation.refresh_from_db()
-        dispatch_later(generation.pk, seconds)
+        if parked:
+            transaction.on_commit(lambda: park_now(generation, not_before.timestamp()))
+        else:
+            dispatch_later(generation.pk, seconds)
         publish(generation)
     log.info("generation deferred gen=%s stage=%s wait_s=%.1f reason=%s", generation.pk, stage, seconds, reason)
     return True
+
+
+def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> bool:
+    """Wait for a rate-limit slot in the dispatcher's waiting room: no message, no worker slot, no attempt."""
+    return defer(generation, seconds=seconds, stage=Stage.WAITING, reason=reason, owner=owner, parked=True)
+
+
+def park_now(generation: Generation, ready_at: float) -> None:
+    from generation import dispatcher
+
+    try:
+        dispatcher.park(
+            generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue, ready_at=ready_at
+        )
+    except Exception:
+        # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.
+        log.warning("could not park gen=%s; dispatching instead", generation.pk, exc_info=True)
+        dispatch(generation.pk, countdown=max(ready_at - timezone.now().timestamp(), 0))
 
 
 def reclaim(generation: Generation, owner: str) -> bool:
@@ -575,6 +637,17 @@ def announce_final(generation: Generation) -> None:
     """Tell the owner's open pages (and, once it commits, their webhook endpoints) that the job ended."""
     publish(generation)
     webhooks.enqueue_for_generation(generation)
+    transaction.on_commit(lambda: leave_waiting_room(generation), robust=True)
+
+
+def leave_waiting_room(generation: Generation) -> None:
+    """A job that ended while parked must not have a rate-limit slot booked for it later."""
+    from generation import dispatcher
+
+    try:
+        dispatcher.unpark(generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue)
+    except Exception:
+        log.debug("could not unpark gen=%s", generation.pk, exc_info=True)
 
 
 def publish(generation: Generation, *, on_commit: bool = True) -> None:

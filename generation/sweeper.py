@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from generation import services
+from generation import dispatcher, services
 from generation.models import Generation, ProviderCall
 from interiorai.redis import as_text, redis_client
 
@@ -96,6 +96,7 @@ def redispatch_lost() -> int:
         horizon = now.timestamp() - settings.REDISPATCH_AFTER_S
         client.zremrangebyscore(services.ENQUEUED_SET, "-inf", horizon)
         pending = {as_text(m) for m in client.zrangebyscore(services.ENQUEUED_SET, horizon, "+inf")}
+        pending |= dispatcher.parked_ids(client)  # waiting for a slot, not lost
     except Exception:
         return 0  # Redis is down: nothing can be dispatched now anyway
     done = 0
@@ -123,13 +124,18 @@ def promote_long_waiting() -> int:
         waiting = Generation.objects.filter(status=Status.QUEUED, priority=priority).filter(
             Q(promoted_at__lt=cutoff) | Q(promoted_at__isnull=True, created_at__lt=cutoff)
         )
-        ids = list(waiting.values_list("pk", flat=True)[:BATCH])
-        if not ids:
+        rows = list(waiting.values_list("pk", "n", "queue")[:BATCH])
+        if not rows:
             continue
+        ids = [pk for pk, _, _ in rows]
         Generation.objects.filter(pk__in=ids, status=Status.QUEUED, priority=priority).update(
             priority=next_priority, queue=next_queue, promoted_at=now
         )
-        for pk in ids:
+        for pk, images, queue in rows:
+            try:
+                dispatcher.unpark(pk, priority=priority, images=images, queue=queue)
+            except Exception:
+                log.debug("could not unpark gen=%s", pk, exc_info=True)
             services.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
         done += len(ids)
     return done

@@ -15,13 +15,13 @@ log = logging.getLogger("generation")
 
 
 @shared_task(name="generation.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def run_generation(self: Any, generation_id: str) -> None:
+def run_generation(self: Any, generation_id: str, booking: dict[str, object] | None = None) -> None:
     """Run one generation (the id is visible in Flower as the task's argument)."""
     worker = f"{self.request.hostname}/{self.request.id}"
     # The id of the HTTP request that created the job follows it into every log line the worker writes.
     token = request_id_var.set(getattr(self.request, "request_id", None) or "-")
     try:
-        pipeline.run(generation_id, worker)
+        pipeline.run(generation_id, worker, booking)
     except SoftTimeLimitExceeded:
         log.warning("generation hit the soft time limit gen=%s", generation_id)
         sweeper.recover_one(generation_id, reason="time limit")

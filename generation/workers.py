@@ -8,6 +8,7 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
+from generation import dispatcher
 from interiorai.redis import redis_client
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,14 @@ def start_heartbeat(sender: Any, **_: Any) -> None:
         return
     slots = int(sender.controller.concurrency or 1)
     threading.Thread(target=_advertise, args=(sender.hostname, slots), name="gen-heartbeat", daemon=True).start()
+    dispatcher.start_in_this_process()
     log.info("generation worker ready host=%s slots=%s queues=%s", sender.hostname, slots, ",".join(queues))
 
 
 @worker_shutdown.connect
 def stop_heartbeat(sender: Any = None, **_: Any) -> None:
     _stop.set()
+    dispatcher.stop_in_this_process()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         try:

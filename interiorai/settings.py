@@ -250,7 +250,6 @@ PRIORITY_AGING_S = envfloat("PRIORITY_AGING_S", 120.0, minimum=1)
 # How long a job steps aside when it cannot go now. Settings, not constants, so a time-scaled run scales them too.
 RETRY_BASE_S = envfloat("RETRY_BASE_S", 2.0, minimum=0.01)  # backoff after a failed call: base * 2^n, full jitter
 RETRY_MAX_DELAY_S = envfloat("RETRY_MAX_DELAY_S", 120.0, minimum=0.1)  # the longest backoff or countdown
-OUTRANKED_RETRY_S = envfloat("OUTRANKED_RETRY_S", 1.0, minimum=0.01)  # at the limit, a higher tier is waiting
 IN_FLIGHT_RETRY_S = envfloat("IN_FLIGHT_RETRY_S", 2.0, minimum=0.01)  # the user already has their cap running
 REDIS_DOWN_RETRY_S = envfloat("REDIS_DOWN_RETRY_S", 5.0, minimum=0.01)  # no limiter or breaker to ask
 BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shortest wait while every breaker is open

@@ -1,0 +1,191 @@
+"""The waiting room: jobs that hit the rate limit park in Redis, and one dispatcher wakes them as slots free up.
+
+Without it, every job over the limit would poll: a Celery countdown, a claim, a refused permit, another
+countdown, each costing a message, database writes and a worker slot, and all of them waking together the
+moment a slot frees. Here a parked job costs one sorted-set member. A single dispatcher (one per cluster,
+elected through a lease in Redis, running in every generation worker so any of them can take over) books
+each free slot for the highest-priority job that is due, oldest first, and sends that job to a worker with
+its booking. A job that arrives with a booking calls at once: no second trip through the limiter, no race.
+
+Nothing here is the source of truth: the database says which jobs are queued. If Redis loses the parked
+sets, the sweeper re-dispatches those jobs like any other lost message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+
+from generation.ratelimit import Permit, permit_to_message
+from interiorai.redis import as_text, redis_client
+
+log = logging.getLogger("generation")
+PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)
+LEVELS = "gen:parked:levels"  # the priorities that have a parked set
+LEADER = "gen:dispatcher:leader"
+LEADER_TTL_MS = 3000
+IDLE_S = 0.25  # nothing parked, or nothing due yet: look again after this long at most
+
+LEAD = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Parked:
+    generation_id: str
+    images: int
+    queue: str
+
+    @property
+    def member(self) -> str:
+        return f"{self.generation_id}|{self.images}|{self.queue}"
+
+    @classmethod
+    def parse(cls, member: object) -> Parked:
+        generation_id, images, queue = as_text(member).split("|", 2)
+        return cls(generation_id, int(images), queue)
+
+
+def park(generation_id: object, *, priority: int, images: int, queue: str, ready_at: float) -> None:
+    """Wait in Redis until `ready_at` and a free slot: no message, no worker, nothing polled."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.zadd(PARKED.format(priority=priority), {Parked(str(generation_id), images, queue).member: ready_at})
+    pipe.sadd(LEVELS, priority)
+    pipe.execute()
+
+
+def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:
+    """Forget a job that ended while parked, so no slot is ever booked for it."""
+    redis_client().zrem(PARKED.format(priority=priority), Parked(str(generation_id), images, queue).member)
+
+
+def levels(client: redis.Redis) -> list[int]:
+    return sorted((int(as_text(v)) for v in client.smembers(LEVELS)), reverse=True)
+
+
+def waiting_ahead(priority: int, within_s: float) -> bool:
+    """Whether a parked job of this priority or higher is due within `within_s`: it has the next slot first."""
+    client = redis_client()
+    horizon = time.time() + within_s
+    ahead = [level for level in levels(client) if level >= priority]
+    if not ahead:
+        return False
+    pipe = client.pipeline(transaction=False)
+    for level in ahead:
+        pipe.zcount(PARKED.format(priority=level), "-inf", horizon)
+    return any(pipe.execute())
+
+
+def parked_ids(client: redis.Redis) -> set[str]:
+    """Every parked job's id (for the sweeper, which must not mistake a parked job for a lost one)."""
+    ids: set[str] = set()
+    for level in levels(client):
+        ids.update(Parked.parse(m).generation_id for m in client.zrange(PARKED.format(priority=level), 0, -1))
+    return ids
+
+
+class Dispatcher:
+    """Books free slots for parked jobs, highest priority first, while this process holds the lease."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._lead = redis_client().register_script(LEAD)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="gen-dispatcher", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pause = self.step() if self.leads() else LEADER_TTL_MS / 3000
+            except Exception:
+                log.warning("dispatcher step failed; retrying", exc_info=True)
+                pause = 1.0
+            finally:
+                close_old_connections()
+            self._stop.wait(pause)
+
+    def leads(self) -> bool:
+        return bool(self._lead(keys=[LEADER], args=[self.name, LEADER_TTL_MS]))
+
+    def step(self) -> float:
+        """Book and send as many due jobs as there are free slots; return how long to wait before looking again."""
+        from generation import pipeline
+
+        client = redis_client()
+        target, breaker_wait = pipeline.open_target()
+        now = time.time()
+        earliest = now + IDLE_S
+        for level in levels(client):
+            key = PARKED.format(priority=level)
+            due: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=50)
+            for member in due:
+                job = Parked.parse(member)
+                if target is None:
+                    # Every breaker is open: wake one job at a time to take the half-open probe, no more.
+                    if client.zrem(key, member):
+                        self.send(job, None, None)
+                    return max(breaker_wait, settings.BREAKER_MIN_WAIT_S)
+                limiter = pipeline.limiter_for(target)
+                permit = limiter.acquire(job.images, max_wait_s=self.lookahead_s())
+                if not permit.granted:
+                    return min(max(permit.wait_s - self.lookahead_s(), 0.005), IDLE_S)
+                if client.zrem(key, member):
+                    self.send(job, target.name, permit)
+                else:
+                    limiter.release(permit)  # another dispatcher, or the job's end, took it first
+            upcoming = client.zrangebyscore(key, now, "+inf", start=0, num=1, withscores=True)
+            if upcoming:
+                earliest = min(earliest, float(upcoming[0][1]))
+        return min(max(earliest - time.time(), 0.005), IDLE_S)
+
+    @staticmethod
+    def lookahead_s() -> float:
+        """Book a slot this far ahead, so the job's message reaches a worker by the time the slot opens."""
+        return min(settings.RATE_LIMIT_MAX_WAIT_S, settings.RATE_LIMIT_WINDOW_S / 20)
+
+    @staticmethod
+    def send(job: Parked, target: str | None, permit: Permit | None) -> None:
+        from generation import pipeline, services
+
+        booking = permit_to_message(permit, target) if permit is not None and target else None
+        sent = services.dispatch(job.generation_id, queue=job.queue, permit=booking)
+        if not sent and permit is not None and target:
+            pipeline.release_booking(target, permit)
+
+
+_dispatcher: Dispatcher | None = None
+
+
+def start_in_this_process() -> None:
+    """Run a dispatcher candidate in this worker process (one of them leads at a time)."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = Dispatcher()
+        _dispatcher.start()
+        log.info("dispatcher candidate started name=%s", _dispatcher.name)
+
+
+def stop_in_this_process() -> None:
+    if _dispatcher is not None:
+        _dispatcher.stop()
