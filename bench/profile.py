@@ -56,6 +56,7 @@ def limit_per_s() -> float:
 
 # InteriorAI, configured as an operator would for this provider, its durations scaled like the provider's -----
 WORKERS = 2
+WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # daphne processes on one socket (interiorai.serve)
 WORKER_CONCURRENCY = 8
 
 

@@ -180,7 +180,8 @@ class InteriorAI(System):
         return {"web": [p for p in [self.web] if p], "worker": [*self.workers, *([self.beat] if self.beat else [])]}
 
     def start(self) -> None:
-        argv = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "interiorai.asgi:application"]
+        argv = [PY, "-m", "interiorai.serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--processes", str(profile.WEB_PROCESSES)]
         self.web = Proc("daphne", argv, self.env, self.log("web")).start()
         for _ in range(profile.WORKERS):
             self.workers.append(self.start_worker())

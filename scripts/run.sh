@@ -26,7 +26,7 @@ if [ -z "${OPENAI_API_KEY:-}" ]; then
   echo "sandbox: $PY -m sandbox --host 127.0.0.1 --port $SANDBOX_PORT" >> "$procfile"
 fi
 cat >> "$procfile" <<PROCS
-web: $PY -m daphne -b ${WEB_HOST:-127.0.0.1} -p $WEB_PORT interiorai.asgi:application
+web: $PY -m interiorai.serve --host ${WEB_HOST:-127.0.0.1} --port $WEB_PORT
 worker: .venv/bin/celery -A interiorai worker -E -P threads -c $WORKER_CONCURRENCY -Q default,gen.priority,gen.standard -n gen@%h -l INFO
 beat: .venv/bin/celery -A interiorai beat -l INFO -s var/celerybeat-schedule
 flower: .venv/bin/celery -A interiorai flower --address=127.0.0.1 --port=$FLOWER_PORT --basic-auth=\$FLOWER_BASIC_AUTH

@@ -39,7 +39,7 @@ def test_it_has_every_role_with_flower_behind_auth_and_workers_with_events():
     worker = " ".join(services["worker"]["command"].split())
     assert " -E " in worker and "gen.priority" in worker and "gen.standard" in worker
     assert "FLOWER_BASIC_AUTH" in str(services["flower"]["environment"])
-    assert "daphne" in (ROOT / "docker" / "Dockerfile").read_text()
+    assert "interiorai.serve" in (ROOT / "docker" / "Dockerfile").read_text()  # daphne processes on one socket
 
 
 @pytest.mark.parametrize("secret", ["sk-", "whsec_", "AKIA"])
