@@ -91,9 +91,13 @@ def summarize(
         else:
             errors[str(job.get("final_error") or job.get("final_status"))] += 1
 
-    # Run twice: the provider rendered the job's images more than once (each rendering is billed), whether or not
+    # Run twice: the provider answered the job's images more than once (each rendering is billed), whether or not
     # the system noticed; `duplicated_db` counts the jobs InteriorAI itself recorded two successful calls for.
-    duplicated_tokens = {t for t, n in view["ok"].items() if n + view["dropped"][t] > 1}
+    # Apart: jobs rendered again because the provider dropped the connection after rendering (the answer never
+    # arrived, so the only way to deliver is another call); no client can avoid those without provider-side
+    # idempotency, which the Images API does not offer.
+    duplicated_tokens = {t for t, n in view["ok"].items() if n > 1}
+    rerendered_tokens = {t for t in view["dropped"] if view["ok"][t] + view["dropped"][t] > 1} - duplicated_tokens
     billed = sum(view["ok"].values()) + sum(view["dropped"].values())
     wasted_billed = max(billed - len(got_tokens), 0)
     provider_calls = int(stats.get("requests_total", 0))
@@ -114,6 +118,7 @@ def summarize(
         "failed": len(jobs) - len(got) - lost,
         "lost": lost,
         "duplicated": len(duplicated_tokens),
+        "rerendered_after_drop": len(rerendered_tokens),
         "duplicated_db": len(db.get("duplicated_tokens", [])) if db else None,
         "errors_by_cause": dict(errors.most_common()),
         "provider_calls": provider_calls,

@@ -28,6 +28,12 @@ def variant(run: dict[str, Any]) -> str:
     return str(run.get("system_variant") or run["system"])
 
 
+def dup(run: dict[str, Any]) -> str:
+    """Jobs run twice, and beside them those rendered again after the provider dropped its answer."""
+    again = run.get("rerendered_after_drop") or 0
+    return f"{run['duplicated']} (+{again})" if again else str(run["duplicated"])
+
+
 def runs_of(results: dict[str, Any], scenario: str) -> list[dict[str, Any]]:
     order = {name: i for i, name in enumerate(SYSTEMS)}
     chosen = [r for r in results["runs"] if r["scenario"] == scenario]
@@ -57,7 +63,7 @@ def steady_table(results: dict[str, Any], scenario: str) -> str:
                 str(r["succeeded"]),
                 str(r["failed"]),
                 str(r["lost"]),
-                str(r["duplicated"]),
+                dup(r),
                 fmt(r["throughput_ratio"]),
                 fmt(r["makespan_ratio"]),
                 f"{r['provider_calls']} / {r['provider_429']}",
@@ -108,7 +114,7 @@ def burst_table(results: dict[str, Any]) -> str:
                 str(r["accepted"]),
                 str(r["succeeded"]),
                 str(r["lost"]),
-                str(r["duplicated"]),
+                dup(r),
                 f"{r['provider_calls']} / {r['provider_429']}",
                 f"{r['wasted_calls']} (${r['wasted_cost_usd']:.2f})",
                 f"{fmt(r.get('wait_paid_p50_s'))} / {fmt(r.get('wait_free_p50_s'))}",
