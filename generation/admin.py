@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing import services as billing
-from generation import services
-from generation.models import Generation, ProviderCall, Room
+from generation import limits, services
+from generation.models import Generation, ProviderCall, ProviderLimit, Room
 from interiorai.api import ApiError
 
 Status = Generation.Status
@@ -170,3 +170,20 @@ class GenerationAdmin(admin.ModelAdmin):
         if skipped := queryset.count() - refunded:
             message = f"{skipped} generation(s) had no charge to refund (or were refunded already)."
             self.message_user(request, message, messages.WARNING)
+
+
+@admin.register(ProviderLimit)
+class ProviderLimitAdmin(admin.ModelAdmin):
+    """Per-model rate limits; every worker picks a change up within a few seconds (generation/limits.py)."""
+
+    list_display = ["provider", "model", "rpm", "ipm", "updated_at"]
+    list_editable = ["rpm", "ipm"]
+    ordering = ["provider", "model"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        limits.forget()
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        limits.forget()

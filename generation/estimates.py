@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
 from django.conf import settings
 from django.db.models import Q
 
+from generation.limits import limits_for
 from generation.models import Generation
+from generation.provider import targets
 from interiorai.redis import redis_client
 
 log = logging.getLogger(__name__)
@@ -100,7 +103,10 @@ def estimated_wait_s(position: int, model: str | None = None) -> int:
     # Running jobs are half done on average: they hold their slots for about half a call more.
     ahead = max(position - 1, 0) + running / 2
     wait = duration * (1 + ahead / slots)
-    if settings.PROVIDER_RPM:
-        per_second = settings.PROVIDER_RPM / settings.RATE_LIMIT_WINDOW_S
+    primary = targets()[0]
+    limits = limits_for(primary.provider, primary.model)
+    per_minute = min(x for x in (limits.rpm, limits.ipm, math.inf) if x)
+    if per_minute != math.inf:
+        per_second = per_minute / settings.RATE_LIMIT_WINDOW_S
         wait = max(wait, ahead / per_second + duration)
     return max(round(wait), 1)

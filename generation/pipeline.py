@@ -18,8 +18,9 @@ from billing import pricing
 from generation import dispatcher, provider, services
 from generation.breaker import BreakerPolicy, CircuitBreaker
 from generation.estimates import expected_duration_s, record_duration
+from generation.limits import limits_for
 from generation.models import Generation, ProviderCall
-from generation.ratelimit import Limits, Permit, RateLimiter, permit_from_message
+from generation.ratelimit import Permit, RateLimiter, permit_from_message
 from generation.retry import Failure, backoff_s, classify
 from generation.styles import build_prompt
 from interiorai.redis import redis_client
@@ -33,7 +34,7 @@ def limiter_for(target: provider.Target) -> RateLimiter:
     return RateLimiter(
         redis_client(),
         target.name,
-        Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM),
+        limits_for(target.provider, target.model),
         window_s=settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -27,8 +28,20 @@ class Failure:
         return self.retryable and self.status_code != 429
 
 
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_reset(text: str | None) -> float | None:
+    """OpenAI's `x-ratelimit-reset-*` durations: `120ms`, `1s`, `6m0s`, `1h2m3.5s`."""
+    parts = DURATION_PART.findall(text or "")
+    if not parts or "".join(n + u for n, u in parts) != (text or "").strip():
+        return None
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
 def retry_after_from(headers: httpx.Headers | None) -> float | None:
-    """Seconds the provider asked us to wait: retry-after-ms, retry-after, or the x-ratelimit reset."""
+    """Seconds the provider asked us to wait: retry-after-ms, retry-after, or else the reset of an exhausted limit."""
     if not headers:
         return None
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -38,7 +51,13 @@ def retry_after_from(headers: httpx.Headers | None) -> float | None:
             continue
         if value >= 0:
             return value * scale
-    return None
+    resets = [
+        parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
+        for kind in ("requests", "images", "tokens")
+        if headers.get(f"x-ratelimit-remaining-{kind}") == "0"
+    ]
+    waits = [wait for wait in resets if wait is not None]
+    return max(waits) if waits else None
 
 
 FATAL_MESSAGES = {

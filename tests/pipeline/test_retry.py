@@ -77,3 +77,34 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert len(set(first)) > 40  # jittered, not lock-step
     assert backoff_s(1, retry_after_s=9.5, rng=rng) >= 9.5
     assert backoff_s(30, rng=rng) <= settings.RETRY_MAX_DELAY_S
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "2"}, 1.5),
+        ({"retry-after": "3"}, 3.0),
+        # No retry-after: the reset of whichever limit is exhausted, the longest if several are.
+        ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "120ms"}, 0.12),
+        (
+            {
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "1s",
+                "x-ratelimit-remaining-images": "0",
+                "x-ratelimit-reset-images": "6m0s",
+            },
+            360.0,
+        ),
+        ({"x-ratelimit-remaining-images": "0", "x-ratelimit-reset-images": "1h2m3.5s"}, 3723.5),
+        # A limit with room left says nothing about waiting; junk is ignored.
+        ({"x-ratelimit-remaining-requests": "4", "x-ratelimit-reset-requests": "2s"}, None),
+        ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "soon"}, None),
+    ],
+)
+def test_the_wait_comes_from_retry_after_or_the_exhausted_limits_reset(headers, seconds):
+    import httpx
+
+    from generation.retry import retry_after_from
+
+    found = retry_after_from(httpx.Headers(headers))
+    assert found == (pytest.approx(seconds) if seconds is not None else None)

@@ -1,0 +1,45 @@
+"""The rate limits in force for a provider's model: the admin's ProviderLimit row, else PROVIDER_RPM/IPM.
+
+Read through a short per-process cache, so an operator's change reaches every worker within REFRESH_S
+seconds without a deploy, and the hot path does not ask the database on every admission.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from generation.models import ProviderLimit
+from generation.ratelimit import Limits
+
+REFRESH_S = 5.0
+_cache: dict[tuple[str, str], tuple[float, Limits]] = {}
+_lock = threading.Lock()
+
+
+def limits_for(provider: str, model: str) -> Limits:
+    key = (provider, model)
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    limits = Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM)
+    try:
+        row = ProviderLimit.objects.filter(provider=provider, model=model).values_list("rpm", "ipm").first()
+    except DatabaseError:
+        row = None  # keep going on the configured defaults; the cache entry below is short-lived anyway
+    if row is not None:
+        limits = Limits(*row)
+    with _lock:
+        _cache[key] = (now + REFRESH_S, limits)
+    return limits
+
+
+def forget() -> None:
+    """Drop cached limits (tests, and the admin right after a save in this process)."""
+    with _lock:
+        _cache.clear()

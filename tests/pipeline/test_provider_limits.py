@@ -1,0 +1,58 @@
+"""Per-model rate limits set in the admin reach running workers without a deploy or a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation import limits
+from generation.models import ProviderLimit
+from generation.provider import targets
+from generation.ratelimit import Limits
+from tests.conftest import client_for, wait_final
+from tests.pipeline.test_resilience import recorded_calls, submit
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits():
+    limits.forget()
+    yield
+    limits.forget()
+
+
+def test_the_admins_row_overrides_the_environment_for_that_model_only(db, settings):
+    settings.PROVIDER_RPM, settings.PROVIDER_IPM = 50, 40
+    assert limits.limits_for("openai", "gpt-image-1") == Limits(50, 40)
+    ProviderLimit.objects.create(provider="openai", model="gpt-image-1", rpm=7, ipm=5)
+    limits.forget()
+    assert limits.limits_for("openai", "gpt-image-1") == Limits(7, 5)
+    assert limits.limits_for("openai", "gpt-image-1-mini") == Limits(50, 40)
+
+
+def test_the_admin_page_edits_a_limit(db, make_user):
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client = client_for(admin)
+    client.force_login(admin)
+    response = client.post(
+        "/admin/generation/providerlimit/add/", {"provider": "openai", "model": "gpt-image-1", "rpm": 9, "ipm": 3}
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert limits.limits_for("openai", "gpt-image-1") == Limits(9, 3), "the saving process sees it at once"
+
+
+@pytest.mark.stack
+def test_a_running_worker_keeps_to_a_limit_set_after_it_started(worker_factory, provider, make_user):
+    # The worker starts unlimited (PROVIDER_RPM=0 under tests); the provider allows 2 requests per 3 s.
+    worker_factory(RATE_LIMIT_WINDOW_S="3", RATE_LIMIT_SAFETY_S="0.3", RATE_LIMIT_MAX_WAIT_S="0.5")
+    provider.configure(rpm=2, window_s=3, latency_s_min=0.1, latency_s_max=0.2)
+    primary = targets()[0]
+    ProviderLimit.objects.create(provider=primary.provider, model=primary.model, rpm=2, ipm=0)
+
+    ids = submit(make_user("lena", tier="business"), 5)
+    finals = [wait_final(pk, 60) for pk in ids]
+
+    assert [g.status for g in finals] == ["succeeded"] * 5
+    stats = provider.stats()
+    assert stats["by_status"].get("429", 0) == 0, "the worker used the admin's limit, not its unlimited default"
+    assert stats["requests_total"] == 5 == recorded_calls()
