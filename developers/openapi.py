@@ -310,6 +310,11 @@ EXTRA_ERRORS: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {
         "403": ("A quality the plan does not offer.", "quality_not_allowed", "The Free plan offers low, medium."),
         "409": ("A request with this Idempotency-Key is in progress.", "idempotency_key_in_use", "Still running."),
         "422": ("The Idempotency-Key was used for a different request.", "idempotency_key_reused", "Key reused."),
+        "503": (
+            "At capacity: the job could not finish before its deadline (nothing charged), or a service is down.",
+            "at_capacity",
+            "We are at capacity: a new redesign would wait about 20 min. Please try again in a few minutes.",
+        ),
     },
     ("/api/v1/generations/{id}/again/", "post"): {
         "402": ("Quota or budget of the plan used up.", "quota_exceeded", "You have used this period's generations."),

@@ -75,9 +75,14 @@ def queue_snapshot(generation: Generation) -> tuple[int, int]:
     if cached is not None and cached[0] == key:
         return cached[1]
     position = position_of(generation)
-    snapshot = (position, estimated_wait_s(position, generation.model))
-    generation.__dict__["_queue_snapshot"] = (key, snapshot)
-    return snapshot
+    return remember_snapshot(generation, position, estimated_wait_s(position, generation.model))
+
+
+def remember_snapshot(generation: Generation, position: int, wait_s: int) -> tuple[int, int]:
+    """Keep a position already computed for this state of the job (creation computes it before the insert)."""
+    key = (generation.status, generation.priority, generation.progress, generation.stage)
+    generation.__dict__["_queue_snapshot"] = (key, (position, wait_s))
+    return position, wait_s
 
 
 def position_of(generation: Generation) -> int:

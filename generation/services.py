@@ -21,6 +21,7 @@ from billing import pricing
 from billing import services as billing
 from developers import webhooks
 from generation import cache, events
+from generation.estimates import estimated_wait_s, queue_snapshot, remember_snapshot
 from generation.images import clean_photo, output_size_for
 from generation.models import Generation, ProviderCall, Room
 from interiorai.api import ApiError
@@ -123,6 +124,7 @@ def create_generation(
             )
             error.headers["Retry-After"] = "30"
             raise error
+        position, wait_s = admit_or_refuse(tier, model)
         # Held at the most any target (primary or fallback) can charge, `auto` quality at the highest.
         serving = targets()
         estimate = pricing.estimate_any([t.model for t in serving], size, quality, n, provider=serving[0].provider)
@@ -145,6 +147,7 @@ def create_generation(
             deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
             **found.row_fields(),
         )
+        remember_snapshot(generation, position, wait_s)
         billing.reserve(account, generation, estimate)
         if not follow(generation, found.leader):
             transaction.on_commit(lambda: dispatch(generation.pk))
@@ -160,6 +163,29 @@ def create_generation(
         estimate,
     )
     return generation
+
+
+def admit_or_refuse(tier: Any, model: str) -> tuple[int, int]:
+    """Where a new job of this tier would stand, and its wait; refuse it (503) if it could not finish in time.
+
+    Under a load the provider cannot serve, accepting would only make the user wait out the whole deadline for a
+    refund. Saying so at once is kinder, costs nothing, and paid tiers, who stand ahead, are refused last.
+    """
+    ahead = Generation.objects.filter(status=Status.QUEUED, priority__gte=tier.priority).count()
+    wait_s = estimated_wait_s(ahead + 1, model)
+    limit = settings.ADMISSION_MAX_WAIT_S
+    if limit and wait_s > limit:
+        minutes = max(round(wait_s / 60), 1)
+        error = ApiError(
+            "at_capacity",
+            f"We are at capacity: a new redesign would wait about {minutes} min, longer than we hold a request. "
+            "Please try again in a few minutes; nothing was charged.",
+            503,
+        )
+        error.headers["Retry-After"] = str(min(max(round(wait_s - limit), 1), 3600))
+        log.warning("generation refused: at capacity tier=%s position=%s wait_s=%s", tier.slug, ahead + 1, wait_s)
+        raise error
+    return ahead + 1, wait_s
 
 
 def dispatch(
@@ -608,7 +634,6 @@ def promote_follower(leader: Generation, ids: list[uuid.UUID]) -> None:
 
 
 def event_payload(generation: Generation) -> dict[str, Any]:
-    from generation.estimates import queue_snapshot
 
     payload: dict[str, Any] = {
         "id": str(generation.pk),

@@ -1,0 +1,58 @@
+"""Load shedding at the door: a job that could not finish before its deadline is refused at once, not after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.models import Account
+from generation import estimates
+from generation.models import Generation
+from tests.conftest import client_for, upload_room
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def slow_small_farm(settings, monkeypatch):
+    """One worker slot, 10 s calls, no provider limit: the n-th job in line waits about 10 * n seconds."""
+    settings.WORKER_CONCURRENCY = 1
+    settings.GENERATION_EXPECTED_S = 10.0
+    settings.PROVIDER_RPM = settings.PROVIDER_IPM = 0
+    settings.ADMISSION_MAX_WAIT_S = 35
+    monkeypatch.setattr(estimates, "_slots", (0.0, 0))  # no worker heard from: the configured concurrency counts
+
+
+def post(client, room, prompt):
+    return client.post(
+        "/api/v1/generations/", {"room": room, "style": "modern", "quality": "low", "prompt": prompt}, format="json"
+    )
+
+
+def test_a_job_that_would_outwait_its_deadline_is_refused_and_costs_nothing(slow_small_farm, make_user):
+    free = client_for(make_user("fay", tier="free"))
+    room = upload_room(free).json()["id"]
+    accepted = [post(free, room, f"job {i}") for i in range(3)]
+    assert [r.status_code for r in accepted] == [202] * 3
+    assert [r.json()["estimated_wait_s"] for r in accepted] == [10, 20, 30]
+    account = Account.objects.get(user__username="fay")
+    before = (Generation.objects.count(), account.reserved_usd, account.reserved_generations)
+
+    refused = post(free, room, "one too many")
+
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "at_capacity"
+    assert "nothing was charged" in refused.json()["error"]["message"]
+    assert 1 <= int(refused["Retry-After"]) <= 3600
+    account.refresh_from_db()
+    assert (Generation.objects.count(), account.reserved_usd, account.reserved_generations) == before
+
+
+def test_a_paid_tier_stands_ahead_of_the_free_backlog_and_is_still_accepted(slow_small_farm, make_user):
+    free = client_for(make_user("fay", tier="free"))
+    room = upload_room(free).json()["id"]
+    for i in range(4):
+        post(free, room, f"job {i}")
+    business = client_for(make_user("bea", tier="business"))
+    response = post(business, upload_room(business).json()["id"], "urgent")
+    assert response.status_code == 202
+    assert response.json()["position"] == 1
