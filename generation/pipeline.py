@@ -61,6 +61,8 @@ def best_effort(action: Callable[..., object], *args: object) -> None:
 def run(generation_id: str, worker: str, booking: dict[str, object] | None = None) -> None:
     """Run one delivery of a job; `booking` is a rate-limit slot the dispatcher already reserved for it."""
     booked = permit_from_message(booking)
+    if booked is not None and not booked[1].granted:
+        booked = None  # stale: its slot is long gone (see permit_from_message)
     generation = services.claim(generation_id, worker)
     if generation is None:
         if booked is not None:

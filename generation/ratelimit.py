@@ -82,6 +82,9 @@ class Permit:
     images: int = 0
 
 
+STALE_BOOKING_S = 1.0
+
+
 def permit_to_message(permit: Permit, target: str) -> dict[str, object]:
     """A booking made by the dispatcher travels with the job's message to the worker that will use it.
 
@@ -95,8 +98,11 @@ def permit_from_message(message: dict[str, object] | None) -> tuple[str, Permit]
     if not message:
         return None
     requests, images = int(message["requests"]), int(message["images"])  # type: ignore[call-overload]
-    wait_s = max(float(message.get("at") or 0) - time.time(), 0.0)  # type: ignore[arg-type]
-    return str(message["target"]), Permit(True, round(wait_s, 3), str(message["token"]), requests, images)
+    wait_s = float(message.get("at") or 0) - time.time()  # type: ignore[arg-type]
+    # A booking redelivered long after its slot (its worker died holding it) no longer stands: its entries may
+    # have left the window. It is refused here and the job asks the limiter afresh.
+    granted = wait_s > -STALE_BOOKING_S
+    return str(message["target"]), Permit(granted, round(max(wait_s, 0.0), 3), str(message["token"]), requests, images)
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,14 @@ def test_a_refused_booking_is_released_so_the_slot_is_not_lost(db, two_per_windo
 def test_parked_members_round_trip():
     job = Parked("0f8e", 3, "gen.priority")
     assert Parked.parse(job.member.encode()) == job
+
+
+def test_a_booking_waits_for_its_slot_and_a_stale_one_is_refused():
+    from generation.ratelimit import Permit, permit_from_message, permit_to_message
+
+    booked = permit_to_message(Permit(True, 0.3, "tok", 1, 1), "sandbox/gpt-image-1")
+    target, permit = permit_from_message(booked)
+    assert target == "sandbox/gpt-image-1" and permit.granted and 0.2 < permit.wait_s <= 0.3
+    # Redelivered seconds after its slot (the worker holding it died): the job must ask the limiter again.
+    _, stale = permit_from_message({**booked, "at": time.time() - 5})
+    assert not stale.granted
