@@ -16,27 +16,30 @@ from generation.models import ProviderLimit
 from generation.ratelimit import Limits
 
 REFRESH_S = 5.0
-_cache: dict[tuple[str, str], tuple[float, Limits]] = {}
+_cache: dict[tuple[str, str], tuple[float, tuple[int, int] | None]] = {}
 _lock = threading.Lock()
 
 
 def limits_for(provider: str, model: str) -> Limits:
+    row = admin_row(provider, model)
+    return Limits(*row) if row is not None else Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM)
+
+
+def admin_row(provider: str, model: str) -> tuple[int, int] | None:
+    """The admin's (rpm, ipm) for this model, or None; looked up at most every REFRESH_S per process."""
     key = (provider, model)
     now = time.monotonic()
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-    limits = Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM)
     try:
         row = ProviderLimit.objects.filter(provider=provider, model=model).values_list("rpm", "ipm").first()
     except DatabaseError:
         row = None  # keep going on the configured defaults; the cache entry below is short-lived anyway
-    if row is not None:
-        limits = Limits(*row)
     with _lock:
-        _cache[key] = (now + REFRESH_S, limits)
-    return limits
+        _cache[key] = (now + REFRESH_S, row)
+    return row
 
 
 def forget() -> None:
