@@ -112,6 +112,6 @@ def estimated_wait_s(position: int, model: str | None = None) -> int:
     limits = limits_for(primary.provider, primary.model)
     per_minute = min(x for x in (limits.rpm, limits.ipm, math.inf) if x)
     if per_minute != math.inf:
-        per_second = per_minute / settings.RATE_LIMIT_WINDOW_S
+        per_second = per_minute / (settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S)
         wait = max(wait, ahead / per_second + duration)
     return max(round(wait), 1)

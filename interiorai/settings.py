@@ -221,8 +221,9 @@ PROVIDER_RPM = envint("PROVIDER_RPM", 50, minimum=0)
 PROVIDER_IPM = envint("PROVIDER_IPM", 50, minimum=0)
 GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 4, minimum=1)
 GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
-# Refuse a new job (503, nothing charged) whose estimated wait is longer than this; 0 accepts everything.
-ADMISSION_MAX_WAIT_S = envint("ADMISSION_MAX_WAIT_S", GENERATION_DEADLINE_S, minimum=0)
+# Refuse a new job (503, nothing charged) whose estimated wait is longer than this; 0 accepts everything. The
+# default leaves a quarter of the deadline for retries and for paid jobs that arrive later and go first.
+ADMISSION_MAX_WAIT_S = envint("ADMISSION_MAX_WAIT_S", GENERATION_DEADLINE_S * 3 // 4, minimum=0)
 GENERATION_LEASE_S = envint("GENERATION_LEASE_S", 60, minimum=2)
 GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
