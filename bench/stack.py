@@ -234,7 +234,9 @@ class NaiveDaphne(System):
     kind = "naive"
 
     def __init__(self, env: dict[str, str], var: Path) -> None:
-        super().__init__({**env, "DJANGO_SETTINGS_MODULE": "bench.naive_settings"}, var)
+        # Plain Django under daphne, as the naive design would run it: no gate on requests in flight.
+        naive = {"DJANGO_SETTINGS_MODULE": "bench.naive_settings", "WEB_MAX_CONCURRENT_REQUESTS": "0"}
+        super().__init__({**env, **naive}, var)
         self.web: Proc | None = None
 
     def roles(self) -> dict[str, list[Proc]]:

@@ -101,6 +101,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envin
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# HTTP requests running Django's code at once per web process (interiorai/concurrency.py); the rest queue in the
+# event loop. As many as the process has pooled connections; 0 lets every request in.
+WEB_MAX_CONCURRENT_REQUESTS = envint(
+    "WEB_MAX_CONCURRENT_REQUESTS", envint("DB_POOL_MAX_SIZE", 16, minimum=0), minimum=0
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
