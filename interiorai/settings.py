@@ -102,9 +102,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envin
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # HTTP requests running Django's code at once per web process (interiorai/concurrency.py); the rest queue in the
-# event loop. As many as the process has pooled connections; 0 lets every request in.
+# event loop. Four per pooled connection: requests also wait on Redis and the channel layer, and a connection is
+# held only for part of a request. 0 lets every request in. (Measured in docs/BENCHMARKS.md: 16 slowed steady
+# load, none at all let a burst of 1000 exhaust the pool and answer 503.)
 WEB_MAX_CONCURRENT_REQUESTS = envint(
-    "WEB_MAX_CONCURRENT_REQUESTS", envint("DB_POOL_MAX_SIZE", 16, minimum=0), minimum=0
+    "WEB_MAX_CONCURRENT_REQUESTS", 4 * envint("DB_POOL_MAX_SIZE", 16, minimum=0), minimum=0
 )
 
 AUTH_PASSWORD_VALIDATORS = [
