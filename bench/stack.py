@@ -186,9 +186,10 @@ class InteriorAI(System):
         for _ in range(profile.WORKERS):
             self.workers.append(self.start_worker())
         beat_db = self.var / "celerybeat-schedule"
+        beat_args = ["-l", "WARNING", "-s", str(beat_db)]
         self.beat = Proc(
             "beat",
-            [PY, "-m", "celery", "-A", "interiorai", "beat", "-l", "WARNING", "-s", str(beat_db)],
+            [PY, "-m", "interiorai.supervise", "--", PY, "-m", "celery", "-A", "interiorai", "beat", *beat_args],
             self.env,
             self.log("beat"),
         ).start()
@@ -198,7 +199,13 @@ class InteriorAI(System):
 
     def start_worker(self) -> Proc:
         self.worker_serial += 1
+        # Under the same supervisor as `make run` (a worker can die on its own when Redis restarts, see
+        # interiorai/supervise.py); the chaos scenario kills the whole process group, supervisor included.
         argv = [
+            PY,
+            "-m",
+            "interiorai.supervise",
+            "--",
             PY,
             "-m",
             "celery",

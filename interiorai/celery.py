@@ -8,6 +8,8 @@ import sys
 from celery import Celery
 from celery.signals import worker_init
 
+from interiorai.supervise import EX_CONFIG
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interiorai.settings")
 
 app = Celery("interiorai")
@@ -38,4 +40,4 @@ def refuse_unsafe_settings(**_: object) -> None:
     except RuntimeError as exc:
         # Celery logs and swallows exceptions from signal handlers: exit so the worker really does not start.
         print(f"refusing to start: {exc}", file=sys.stderr)
-        raise SystemExit(1) from exc
+        raise SystemExit(EX_CONFIG) from exc  # a supervisor must not restart it: it would only refuse again

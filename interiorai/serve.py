@@ -2,7 +2,8 @@
 
 One Python process runs Django's sync code one thread at a time (the GIL), so one daphne uses one core however
 many requests wait. This binds the port once and starts N daphne processes that all accept from it (the kernel
-hands each new connection to one of them), replaces any that dies, and stops them all on SIGTERM or Ctrl-C.
+hands each new connection to one of them), replaces any that dies (interiorai/supervise.py), and stops them all
+on SIGTERM or Ctrl-C.
 WebSocket groups live in the Redis channel layer, so a page's socket may sit in any process.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-from types import FrameType
+
+from interiorai.supervise import Supervisor
 
 APP = "interiorai.asgi:application"
 
@@ -50,33 +50,9 @@ def spawn(sock: socket.socket, extra: list[str]) -> subprocess.Popen[bytes]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sock = listen(args.host, args.port)
-    children = [spawn(sock, args.daphne_args) for _ in range(args.processes)]
+    supervisor = Supervisor(lambda: spawn(sock, args.daphne_args), count=args.processes, name="daphne")
     print(f"serving on http://{args.host}:{args.port} with {args.processes} daphne processes", flush=True)
-    stopping = False
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
-        time.sleep(0.5)
-        for index, child in enumerate(children):
-            if child.poll() is not None and not stopping:
-                print(f"daphne {child.pid} exited with {child.returncode}; starting another", flush=True)
-                time.sleep(1)
-                children[index] = spawn(sock, args.daphne_args)
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return 0
+    return supervisor.run()
 
 
 if __name__ == "__main__":

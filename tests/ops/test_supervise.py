@@ -1,0 +1,48 @@
+"""interiorai.supervise: a crashed child is started again, a refused configuration is not, SIGTERM stops all."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT, wait_for
+
+
+def supervise(*command: str, log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "interiorai.supervise", "--", *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+    )
+
+
+def test_a_crashed_child_is_started_again_and_sigterm_stops_everything(tmp_path: Path):
+    starts = tmp_path / "starts"
+    # Each run notes that it started, the first two crash, the third keeps running.
+    script = (
+        f"import pathlib, time; p = pathlib.Path({str(starts)!r}); n = len(p.read_text()) if p.exists() else 0; "
+        "p.write_text('x' * (n + 1)); time.sleep(0.2 if n < 2 else 600); raise SystemExit(1)"
+    )
+    server = supervise(sys.executable, "-c", script, log=tmp_path / "log")
+    try:
+        wait_for(lambda: starts.exists() and len(starts.read_text()) == 3, 30, what="two restarts")
+        time.sleep(1)
+        assert server.poll() is None, "the supervisor keeps running"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert len(starts.read_text()) == 3, "no restart after SIGTERM"
+    assert server.returncode == 0
+
+
+def test_a_child_that_refuses_its_configuration_is_not_restarted(tmp_path: Path):
+    starts = tmp_path / "starts"
+    script = (
+        f"import pathlib; p = pathlib.Path({str(starts)!r}); "
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); raise SystemExit(78)"
+    )
+    server = supervise(sys.executable, "-c", script, log=tmp_path / "log")
+    assert server.wait(timeout=20) == 78
+    assert starts.read_text() == "x"
