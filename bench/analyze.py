@@ -150,6 +150,7 @@ def summarize(
         )
     run.update(delivery(system, got, db))
     run.update(waits(system, got, db))
+    run["served_by_tier"] = served_by_tier(jobs, got)
     if scenario.burst:
         floor = load.get("healthz_ms", [])
         run["healthz_p50_ms"] = pct(floor, 50)
@@ -184,6 +185,19 @@ def delivery(system: str, got: list[dict[str, Any]], db: dict[str, Any] | None) 
         # Long-polls: from the task finishing on the server to the client holding the answer.
         lat = [(j["t_final"] - j["t_server_final"]) * 1000 for j in got if j.get("t_server_final")]
         out["delivery_p50_ms"], out["delivery_p95_ms"] = pct(lat, 50), pct(lat, 95)
+    return out
+
+
+def served_by_tier(jobs: list[dict[str, Any]], got: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per tier: jobs submitted, refused at the door (503 at capacity) and delivered. Waits cover delivered jobs
+    only, so under overload they must be read with this: a tier that is refused more waits less."""
+    delivered = {j["token"] for j in got}
+    out: dict[str, dict[str, int]] = {}
+    for job in jobs:
+        tier = out.setdefault("free" if job["tier"] == "free" else "paid", {"submitted": 0, "refused": 0, "ok": 0})
+        tier["submitted"] += 1
+        tier["refused"] += job.get("accept_status") == 503
+        tier["ok"] += job["token"] in delivered
     return out
 
 

@@ -216,7 +216,13 @@ def targets(results: dict[str, Any]) -> str:
         line(max(ws) < 100, f"WebSocket delivery P95 < 100 ms: worst scenario {fmt(max(ws))} ms")
     for r in saturated:
         x = r.get("wait_paid_vs_free")
-        line(x is not None and x <= 0.5, f"{r['scenario']}-{r['users']}: paid median wait <= 1/2 free: {fmt(x)}x")
+        served = r.get("served_by_tier") or {}
+        share = ", ".join(
+            f"{tier} {v['ok']}/{v['submitted']} delivered, {v['refused']} refused at the door"
+            for tier, v in sorted(served.items())
+        )
+        note = f" (waits of delivered jobs; {share})" if share else ""
+        line(x is not None and x <= 0.5, f"{r['scenario']}-{r['users']}: paid median wait <= 1/2 free: {fmt(x)}x{note}")
     return "\n".join(lines)
 
 
