@@ -8,8 +8,6 @@ import sys
 from celery import Celery
 from celery.signals import worker_init
 
-from interiorai.supervise import EX_CONFIG
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interiorai.settings")
 
 app = Celery("interiorai")
@@ -40,4 +38,4 @@ def refuse_unsafe_settings(**_: object) -> None:
     except RuntimeError as exc:
         # Celery logs and swallows exceptions from signal handlers: exit so the worker really does not start.
         print(f"refusing to start: {exc}", file=sys.stderr)
-        raise SystemExit(EX_CONFIG) from exc  # a supervisor must not restart it: it would only refuse again
+        raise SystemExit(os.EX_CONFIG) from exc  # a supervisor must not restart it: it would only refuse again

@@ -10,6 +10,7 @@ refuse again. SIGTERM and Ctrl-C stop every child and then the supervisor.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-EX_CONFIG = 78
+EX_CONFIG = os.EX_CONFIG  # 78
 MAX_PAUSE_S = 30.0
 STABLE_AFTER_S = 60.0  # a child that ran this long before exiting crashed, it was not crash-looping
 
