@@ -44,6 +44,7 @@ class SandboxConfig:
     window_s: float = 60.0
     # Comma-separated models that answer 503 as if only they were down (to exercise fallback chains).
     outage_models: str = ""
+    render_scale: int = 1
 
     def model_down(self, model: str) -> bool:
         """Whether `model` is in the per-model outage list."""
@@ -93,6 +94,8 @@ def _check_value(key: str, value: object) -> object:
         raise ConfigError(f"{key} must be a finite number >= 0.", key)
     if key == "window_s" and value <= 0:
         raise ConfigError(f"{key} must be greater than 0.", key)
+    if key == "render_scale" and not 1 <= value <= 16:
+        raise ConfigError(f"{key} must be between 1 and 16.", key)
     if key in PROBABILITY_KEYS and value > 1:
         raise ConfigError(f"{key} is a probability and must be between 0 and 1.", key)
     return float(value) if kind is float else value

@@ -197,10 +197,10 @@ def render_all(
             compression=job.output_compression,
             transparent=job.background == "transparent",
         )
-        key = f"{inputs.hexdigest()}:{spec!r}"
+        key = f"{inputs.hexdigest()}:{spec!r}:{state.config.render_scale}"
         cached = state.renders.get(key)
         if cached is None:
-            cached = imaging.render(photo, mask, spec)
+            cached = imaging.render(photo, mask, spec, state.config.render_scale)
             state.renders.put(key, cached)
         images.append(cached)
     return images

@@ -146,6 +146,7 @@ def provider(sandbox: Any) -> Iterator[Any]:
         rate_drop=0,
         outage=False,
         outage_models="",
+        render_scale=1,
         retry_after_s=1,
         hang_s=3600,
         seed=7,

@@ -160,3 +160,16 @@ def test_dall_e_2_serves_urls_when_asked(client: openai.OpenAI) -> None:
         image = Image.open(io.BytesIO(fetched.read()))
     assert (image.format, image.size) == ("PNG", (256, 256))
     assert response.usage is None
+
+
+def test_a_cheap_render_keeps_the_size_and_the_look(
+    client: openai.OpenAI, sandbox: SandboxHandle, room_photo: bytes
+) -> None:
+    sandbox.configure(render_scale=4)
+    try:
+        output = decode(edit(client, room_photo, model="gpt-image-1", size="1536x1024"))
+    finally:
+        sandbox.configure(render_scale=1)
+    photo = Image.open(io.BytesIO(room_photo)).convert("RGB").resize(output.size)
+    assert output.size == (1536, 1024)
+    assert correlation(thumbnail(output), thumbnail(photo)) > 0.8, "still the same room"
