@@ -60,7 +60,8 @@ def delete_room(room: Room) -> None:
         room.generations.update(cache_key="")
         name = room.photo.name
         room.delete()
-        transaction.on_commit(lambda: default_storage.delete(name))
+        if name:
+            transaction.on_commit(lambda: default_storage.delete(name))
 
 
 # Creating and dispatching ------------------------------------------------------------------------------
@@ -421,6 +422,11 @@ def finish_call(
     )
 
 
+def delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
 def store_images(generation: Generation, images: list[bytes]) -> list[str]:
     names = []
     for index, content in enumerate(images):
@@ -447,7 +453,7 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
             cache_scope=cache.scope_for(generation),
         )
         if done != 1:
-            transaction.on_commit(lambda: [default_storage.delete(name) for name in image_names])
+            transaction.on_commit(lambda: delete_files(image_names))
             return False
         generation.refresh_from_db()
         billing.settle(generation, charge_usd=cost)

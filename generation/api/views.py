@@ -180,7 +180,7 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             "prompt": previous.prompt,
             "quality": previous.quality,
             "n": previous.n,
-            "variant": latest.values_list("variant", flat=True).first() + 1,
+            "variant": (latest.values_list("variant", flat=True).first() or 0) + 1,
             "callback_url": previous.callback_url,  # the same integration hears about the new variant
         }
         return self._create(request, data)
