@@ -133,7 +133,12 @@ class Dispatcher:
         from generation import pipeline
 
         client = redis_client()
-        target, breaker_wait = pipeline.open_target()
+        target = pipeline.open_target()
+        if target is None:
+            # Every breaker is open: wake one due job at a time to take the half-open probe, no more.
+            self.wake_one(client)
+            return settings.BREAKER_MIN_WAIT_S
+        limiter = pipeline.limiter_for(target)
         now = time.time()
         earliest = now + IDLE_S
         for level in levels(client):
@@ -141,17 +146,11 @@ class Dispatcher:
             due: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=50)
             for member in due:
                 job = Parked.parse(member)
-                if target is None:
-                    # Every breaker is open: wake one job at a time to take the half-open probe, no more.
-                    if client.zrem(key, member):
-                        self.send(job, None, None)
-                    return max(breaker_wait, settings.BREAKER_MIN_WAIT_S)
-                limiter = pipeline.limiter_for(target)
                 permit = limiter.acquire(job.images, max_wait_s=self.lookahead_s())
                 if not permit.granted:
                     return min(max(permit.wait_s - self.lookahead_s(), 0.005), IDLE_S)
                 if client.zrem(key, member):
-                    self.send(job, target.name, permit)
+                    self.send(job, (target.name, permit))
                 else:
                     limiter.release(permit)  # another dispatcher, or the job's end, took it first
             upcoming = client.zrangebyscore(key, now, "+inf", start=0, num=1, withscores=True)
@@ -159,19 +158,29 @@ class Dispatcher:
                 earliest = min(earliest, float(upcoming[0][1]))
         return min(max(earliest - time.time(), 0.005), IDLE_S)
 
+    def wake_one(self, client: redis.Redis) -> None:
+        now = time.time()
+        for level in levels(client):
+            key = PARKED.format(priority=level)
+            oldest: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=1)
+            for member in oldest:
+                if client.zrem(key, member):
+                    self.send(Parked.parse(member), None)
+                    return
+
     @staticmethod
     def lookahead_s() -> float:
         """Book a slot this far ahead, so the job's message reaches a worker by the time the slot opens."""
         return min(settings.RATE_LIMIT_MAX_WAIT_S, settings.RATE_LIMIT_WINDOW_S / 20)
 
     @staticmethod
-    def send(job: Parked, target: str | None, permit: Permit | None) -> None:
+    def send(job: Parked, booked: tuple[str, Permit] | None) -> None:
+        """Send the job to its queue with its booking; give the slot back if the message cannot go."""
         from generation import pipeline, services
 
-        booking = permit_to_message(permit, target) if permit is not None and target else None
-        sent = services.dispatch(job.generation_id, queue=job.queue, permit=booking)
-        if not sent and permit is not None and target:
-            pipeline.release_booking(target, permit)
+        booking = permit_to_message(booked[1], booked[0]) if booked else None
+        if not services.dispatch(job.generation_id, queue=job.queue, permit=booking) and booked:
+            pipeline.release_booking(*booked)
 
 
 _dispatcher: Dispatcher | None = None

@@ -70,9 +70,8 @@ def queue_snapshot(generation: Generation) -> tuple[int, int]:
     """
     if generation.status != Generation.Status.QUEUED:
         return 0, 0
-    key = (generation.status, generation.priority, generation.progress, generation.stage)
     cached = generation.__dict__.get("_queue_snapshot")
-    if cached is not None and cached[0] == key:
+    if cached is not None and cached[0] == snapshot_key(generation):
         return cached[1]
     position = position_of(generation)
     return remember_snapshot(generation, position, estimated_wait_s(position, generation.model))
@@ -80,9 +79,13 @@ def queue_snapshot(generation: Generation) -> tuple[int, int]:
 
 def remember_snapshot(generation: Generation, position: int, wait_s: int) -> tuple[int, int]:
     """Keep a position already computed for this state of the job (creation computes it before the insert)."""
-    key = (generation.status, generation.priority, generation.progress, generation.stage)
-    generation.__dict__["_queue_snapshot"] = (key, (position, wait_s))
+    generation.__dict__["_queue_snapshot"] = (snapshot_key(generation), (position, wait_s))
     return position, wait_s
+
+
+def snapshot_key(generation: Generation) -> tuple[object, ...]:
+    """The state a remembered snapshot belongs to; any change makes it stale."""
+    return (generation.status, generation.priority, generation.progress, generation.stage)
 
 
 def position_of(generation: Generation) -> int:

@@ -124,12 +124,12 @@ def release_booking(target_name: str, permit: Permit) -> None:
             limiter_for(target).release(permit)
 
 
-def open_target() -> tuple[provider.Target | None, float]:
-    """The first target whose breaker is closed (read-only: takes no probe), or None and a wait."""
+def open_target() -> provider.Target | None:
+    """The first target whose breaker is closed (read-only: takes no probe), or None while all are open."""
     for target in provider.targets():
         if breaker_for(target).state() == "closed":
-            return target, 0.0
-    return None, settings.BREAKER_MIN_WAIT_S
+            return target
+    return None
 
 
 def pick_target(worker: str) -> tuple[provider.Target | None, float]:

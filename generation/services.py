@@ -200,7 +200,6 @@ def dispatch(
 
     The dispatcher passes the queue it parked the job with (no database read) and the slot it booked.
     """
-
     if queue is not None:
         return send(generation_id, queue, countdown, permit=permit)
     generation = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).only("queue", "request_id").first()
@@ -640,7 +639,6 @@ def promote_follower(leader: Generation, ids: list[uuid.UUID]) -> None:
 
 
 def event_payload(generation: Generation) -> dict[str, Any]:
-
     payload: dict[str, Any] = {
         "id": str(generation.pk),
         "status": generation.status,

@@ -18,14 +18,21 @@ def supervise(*command: str, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def counting(starts: Path, then: str) -> list[str]:
+    """A child that adds an x to `starts` each time it is started (`n` = earlier starts), then runs `then`."""
+    script = (
+        f"import pathlib, time; p = pathlib.Path({str(starts)!r}); n = len(p.read_text()) if p.exists() else 0; "
+        f"p.write_text('x' * (n + 1)); {then}"
+    )
+    return [sys.executable, "-c", script]
+
+
 def test_a_crashed_child_is_started_again_and_sigterm_stops_everything(tmp_path: Path):
     starts = tmp_path / "starts"
     # Each run notes that it started, the first two crash, the third keeps running.
-    script = (
-        f"import pathlib, time; p = pathlib.Path({str(starts)!r}); n = len(p.read_text()) if p.exists() else 0; "
-        "p.write_text('x' * (n + 1)); time.sleep(0.2 if n < 2 else 600); raise SystemExit(1)"
+    server = supervise(
+        *counting(starts, "time.sleep(0.2 if n < 2 else 600); raise SystemExit(1)"), log=tmp_path / "log"
     )
-    server = supervise(sys.executable, "-c", script, log=tmp_path / "log")
     try:
         wait_for(lambda: starts.exists() and len(starts.read_text()) == 3, 30, what="two restarts")
         time.sleep(1)
@@ -39,10 +46,6 @@ def test_a_crashed_child_is_started_again_and_sigterm_stops_everything(tmp_path:
 
 def test_a_child_that_refuses_its_configuration_is_not_restarted(tmp_path: Path):
     starts = tmp_path / "starts"
-    script = (
-        f"import pathlib; p = pathlib.Path({str(starts)!r}); "
-        "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); raise SystemExit(78)"
-    )
-    server = supervise(sys.executable, "-c", script, log=tmp_path / "log")
+    server = supervise(*counting(starts, "raise SystemExit(78)"), log=tmp_path / "log")
     assert server.wait(timeout=20) == 78
     assert starts.read_text() == "x"
