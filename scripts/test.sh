@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite against real Redis, a real Celery worker, the sandbox and headless Chromium.
-# Uses PostgreSQL when DATABASE_URL is set (CI does), SQLite under var/ otherwise.
+# Uses PostgreSQL when DATABASE_URL is set (CI does), SQLite under var/ otherwise. System tools (Chromium,
+# docker-compose, redis-server) come from scripts/provision.sh; tests whose tool is missing are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TESTING=1
@@ -12,6 +13,8 @@ export PROGRESS_TICK_S=0.2 GENERATION_LEASE_S=8 REDISPATCH_AFTER_S=4 SWEEP_INTER
 export GENERATION_EXPECTED_S=2 WORKER_CONCURRENCY=8 PYTHONUNBUFFERED=1 PROVIDER_RPM=0 PROVIDER_IPM=0
 unset OPENAI_API_KEY OPENAI_BASE_URL AWS_STORAGE_BUCKET_NAME
 mkdir -p "$VAR_DIR"
+MISSING_TOOLS="$(bash scripts/provision.sh)"
+export MISSING_TOOLS
 redis_cmd="$(PY=.venv/bin/python REDIS_URL=redis://127.0.0.1:6379/0 bash scripts/ensure_redis.sh)"
 if [ -n "$redis_cmd" ]; then
   $redis_cmd --daemonize yes --pidfile "$VAR_DIR/redis.pid" --logfile "$VAR_DIR/redis.log"
