@@ -27,6 +27,12 @@ assert os.environ.get("TESTING") == "1", "run the tests with `make test` (script
 OUR_REDIS_KEYS = ("rl:*", "cb:*", "gen:*", "metrics:*", "idem:*", "cache:*")
 
 
+def pytest_report_header() -> str | None:
+    """scripts/provision.sh lists the system tools it could not install; tests.support.tools skips their tests."""
+    missing = os.environ.get("MISSING_TOOLS", "").split()
+    return f"missing system tools (their tests are skipped): {' '.join(missing)}" if missing else None
+
+
 # Images ---------------------------------------------------------------------------------------------------
 
 

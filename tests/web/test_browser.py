@@ -18,10 +18,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT, room_photo
+from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -52,13 +52,12 @@ document.addEventListener("DOMContentLoaded", () => {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: apt-get install -y --no-install-recommends chromium")
+    chromium = require_tool("chromium", "chromium", "the browser tests")
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
         # Playwright's sync API keeps an event loop on this thread, which Django takes for an async context;
         # the ORM calls of the tests and fixtures here are ordinary synchronous code.
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
