@@ -15,7 +15,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import ZERO, Account, LedgerEntry, Tier
-from interiorai.api import ApiError
+from core.api import ApiError
 
 log = logging.getLogger(__name__)
 WARN_AT = Decimal("0.8")

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api import ApiError
 from developers import webhooks
 from developers.models import WebhookDelivery, WebhookEndpoint
 from developers.serializers import (
@@ -20,7 +21,6 @@ from developers.serializers import (
     WebhookEndpointSecretSerializer,
     WebhookEndpointSerializer,
 )
-from interiorai.api import ApiError
 
 UUID_PATTERN = "[0-9a-fA-F-]{32,36}"
 ENDPOINT_EXAMPLE = {

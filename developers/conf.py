@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from interiorai.env import envfloat, envlist
+from core.env import envfloat, envlist
 
 # Standard Webhooks' suggested schedule: retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (about 28 h).
 DEFAULT_RETRY_SCHEDULE_S = "5,300,1800,7200,18000,36000,36000"

@@ -9,9 +9,9 @@ import redis
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
+from core.ratelimit import Limits, RateLimiter
+from core.redis import redis_client
 from developers.models import ApiToken
-from generation.ratelimit import Limits, RateLimiter
-from interiorai.redis import redis_client
 
 log = logging.getLogger("developers")
 

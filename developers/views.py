@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from core.api import ApiError
 from developers import netguard, tokens, webhooks
 from developers.models import ApiToken, WebhookDelivery, WebhookEndpoint
-from interiorai.api import ApiError
 
 
 def _index(request: HttpRequest, *, token_error: str = "", endpoint_error: str = "", status: int = 200) -> HttpResponse:

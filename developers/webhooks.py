@@ -22,9 +22,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.api import ApiError
 from developers import conf, netguard, signing
 from developers.models import WebhookDelivery, WebhookEndpoint
-from interiorai.api import ApiError
 
 log = logging.getLogger("developers")
 

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing import services as billing
+from core.api import ApiError
 from generation import limits, services
 from generation.models import Generation, ProviderCall, ProviderLimit, Room
-from interiorai.api import ApiError
 
 Status = Generation.Status
 

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from core.counters import record_cache
 from generation.models import Generation
-from ops.metrics import record_cache
 
 log = logging.getLogger("generation")
 Status = Generation.Status

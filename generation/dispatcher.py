@@ -26,8 +26,8 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
-from generation.ratelimit import Permit, permit_to_message
-from interiorai.redis import as_text, redis_client
+from core.ratelimit import Permit, permit_to_message
+from core.redis import as_text, redis_client
 
 log = logging.getLogger("generation")
 PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)

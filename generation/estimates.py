@@ -10,10 +10,10 @@ import time
 from django.conf import settings
 from django.db.models import Q
 
+from core.redis import redis_client
 from generation.limits import limits_for
 from generation.models import Generation
 from generation.provider import targets
-from interiorai.redis import redis_client
 
 log = logging.getLogger(__name__)
 DURATION_KEY = "gen:duration_ewma:{model}"

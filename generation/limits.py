@@ -12,8 +12,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError
 
+from core.ratelimit import Limits
 from generation.models import ProviderLimit
-from generation.ratelimit import Limits
 
 REFRESH_S = 5.0
 _cache: dict[tuple[str, str], tuple[float, tuple[int, int] | None]] = {}

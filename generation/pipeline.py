@@ -15,16 +15,16 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from billing import pricing
+from core.breaker import BreakerPolicy, CircuitBreaker
+from core.counters import record_limiter_wait
+from core.ratelimit import Permit, RateLimiter, permit_from_message
+from core.redis import redis_client
 from generation import dispatcher, provider, services
-from generation.breaker import BreakerPolicy, CircuitBreaker
 from generation.estimates import expected_duration_s, record_duration
 from generation.limits import limits_for
 from generation.models import Generation, ProviderCall
-from generation.ratelimit import Permit, RateLimiter, permit_from_message
 from generation.retry import Failure, backoff_s, classify
 from generation.styles import build_prompt
-from interiorai.redis import redis_client
-from ops.metrics import record_limiter_wait
 
 log = logging.getLogger("generation")
 Stage = Generation.Stage

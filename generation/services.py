@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from billing import pricing
 from billing import services as billing
+from core.api import ApiError
+from core.redis import redis_client
 from developers import webhooks
 from generation import cache, events
 from generation.estimates import estimated_wait_s, queue_snapshot, remember_snapshot
 from generation.images import clean_photo, output_size_for
 from generation.models import Generation, ProviderCall, Room
-from interiorai.api import ApiError
-from interiorai.redis import redis_client
 
 log = logging.getLogger("generation")
 ENQUEUED_SET = "gen:enqueued"

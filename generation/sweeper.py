@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.redis import as_text, redis_client
 from generation import dispatcher, services
 from generation.models import Generation, ProviderCall
-from interiorai.redis import as_text, redis_client
 
 log = logging.getLogger("generation")
 Status = Generation.Status

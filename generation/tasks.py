@@ -8,8 +8,8 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from core.requestid import request_id_var
 from generation import pipeline, sweeper, workers  # noqa: F401 - workers connects the heartbeat signals
-from ops.logging import request_id_var
 
 log = logging.getLogger("generation")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
+from core.redis import redis_client
 from generation import dispatcher
-from interiorai.redis import redis_client
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "gen:worker:"

@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from interiorai.concurrency import ConcurrencyLimit  # noqa: E402
+from core.concurrency import ConcurrencyLimit  # noqa: E402
 from interiorai.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

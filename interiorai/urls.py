@@ -7,8 +7,8 @@ from interiorai.auth import ObtainTokenView
 from ops import health, metrics
 from ops.dashboard import ops_view
 
-handler404 = "interiorai.api.json_not_found"
-handler500 = "interiorai.api.json_server_error"
+handler404 = "core.api.json_not_found"
+handler500 = "core.api.json_server_error"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -13,10 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from core.counters import CACHE_KEY
+from core.redis import as_text, redis_client
 from generation import cache
 from generation.models import Generation, ProviderCall
-from interiorai.redis import as_text, redis_client
-from ops.metrics import CACHE_KEY, QUEUES
+from ops.metrics import QUEUES
 
 BUCKET_MINUTES = 5
 

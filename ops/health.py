@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from interiorai.redis import redis_client
+from core.redis import redis_client
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

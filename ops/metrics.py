@@ -17,31 +17,11 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from interiorai.redis import as_text, redis_client
+from core.counters import CACHE_KEY, CACHE_KINDS, LIMITER_WAIT_KEY, LIMITER_WAITS_KEY
+from core.redis import as_text, redis_client
 
 DURATION_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 QUEUES = ("gen.priority", "gen.standard", "default")
-LIMITER_WAIT_KEY = "metrics:limiter_wait_seconds"
-LIMITER_WAITS_KEY = "metrics:limiter_waits_total"
-CACHE_KEY = "metrics:cache"
-
-
-def record_limiter_wait(seconds: float) -> None:
-    try:
-        pipe = redis_client().pipeline()
-        pipe.incrbyfloat(LIMITER_WAIT_KEY, seconds)
-        pipe.incr(LIMITER_WAITS_KEY)
-        pipe.execute()
-    except Exception:
-        return
-
-
-def record_cache(kind: str) -> None:
-    """kind: exact_hit, semantic_hit, miss or coalesced."""
-    try:
-        redis_client().hincrby(CACHE_KEY, kind, 1)
-    except Exception:
-        return
 
 
 class InteriorCollector:
@@ -189,7 +169,7 @@ class InteriorCollector:
         yield waits
         cache = CounterMetricFamily("interiorai_cache_lookups", "Result cache lookups", labels=["result"])
         counts = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
-        for result in ("exact_hit", "semantic_hit", "coalesced", "miss"):
+        for result in CACHE_KINDS:
             cache.add_metric([result], counts.get(result, 0))
         yield cache
 

@@ -17,10 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.services import ensure_account
+from core.api import ApiError
 from generation import services
 from generation.models import Generation, Room
 from generation.styles import QUALITIES, ROOM_TYPES, STYLE_BY_SLUG, STYLES
-from interiorai.api import ApiError
 from web.forms import GenerationForm, SignupForm
 
 

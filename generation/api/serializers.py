@@ -27,7 +27,7 @@ class RoomCreateSerializer(serializers.Serializer):
 
     def validate_photo(self, photo: Any) -> Any:
         if photo.size > settings.MAX_UPLOAD_BYTES:
-            from interiorai.api import ApiError
+            from core.api import ApiError
 
             raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
         return photo

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.services import ensure_account, lock_account
+from core.api import ApiError
 from generation import services
 from generation.api.serializers import (
     GenerationCreateSerializer,
@@ -29,7 +30,6 @@ from generation.api.serializers import (
 from generation.estimates import queue_snapshot
 from generation.models import Generation, IdempotencyKey, Room
 from generation.styles import catalogue
-from interiorai.api import ApiError
 
 IDEMPOTENCY_ABANDONED_AFTER = timedelta(minutes=2)
 

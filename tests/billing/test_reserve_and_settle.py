@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import LedgerEntry
+from core.api import ApiError
 from generation import services, sweeper
 from generation.models import Generation
-from interiorai.api import ApiError
 from tests.billing.conftest import WORKER, account_of, assert_balanced, create, fail, make_room, succeed
 from tests.conftest import client_for
 

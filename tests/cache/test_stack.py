@@ -10,9 +10,9 @@ import pytest
 
 from billing.models import Account
 from billing.services import ledger_totals
+from core.counters import CACHE_KEY
+from core.redis import redis_client
 from generation.models import Generation
-from interiorai.redis import redis_client
-from ops.metrics import CACHE_KEY
 from tests.conftest import client_for, room_photo, upload_room, wait_final, wait_for
 
 pytestmark = pytest.mark.stack

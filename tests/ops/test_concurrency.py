@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from interiorai.concurrency import ConcurrencyLimit
+from core.concurrency import ConcurrencyLimit
 
 
 class SlowApp:

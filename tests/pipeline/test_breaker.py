@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from generation.breaker import BreakerPolicy, CircuitBreaker
+from core.breaker import BreakerPolicy, CircuitBreaker
 
 POLICY = BreakerPolicy(window_s=10, min_calls=4, failure_rate=0.5, open_s=0.5, probe_lease_s=5)
 

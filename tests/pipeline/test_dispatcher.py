@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from core.redis import redis_client
 from generation import dispatcher, pipeline, services
 from generation.dispatcher import Dispatcher, Parked
 from generation.provider import targets
-from interiorai.redis import redis_client
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_parked_members_round_trip():
 
 
 def test_a_booking_waits_for_its_slot_and_a_stale_one_is_refused():
-    from generation.ratelimit import Permit, permit_from_message, permit_to_message
+    from core.ratelimit import Permit, permit_from_message, permit_to_message
 
     booked = permit_to_message(Permit(True, 0.3, "tok", 1, 1), "sandbox/gpt-image-1")
     target, permit = permit_from_message(booked)

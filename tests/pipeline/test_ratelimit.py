@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from generation.ratelimit import Limits, RateLimiter
+from core.ratelimit import Limits, RateLimiter
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
+"""The request id: given to every HTTP request, carried into the worker's log lines with the job it created."""
+
 from __future__ import annotations
 
+import contextvars
+import logging
 import re
 import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from ops.logging import request_id_var
-
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -28,3 +31,23 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class KeyValueFormatter(logging.Formatter):
+    """One `key=value` line per record, with the request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        line = (
+            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
+            f'logger={record.name} request_id={getattr(record, "request_id", "-")} msg="{message}"'
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
