@@ -254,7 +254,7 @@ class MediaViewSchema(OpenApiViewExtension):
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "interiorai.authentication.TokenAuthentication"
+    target_class = "developers.authentication.TokenAuthentication"
     name = ["tokenAuth", "bearerAuth"]
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:

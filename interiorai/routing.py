@@ -2,6 +2,6 @@ from __future__ import annotations
 
 from django.urls import path
 
-from generation.consumers import GenerationConsumer
+from web.consumers import GenerationConsumer
 
 websocket_urlpatterns = [path("ws/generations/", GenerationConsumer.as_asgi())]

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from generation.api import views as api_views
-from interiorai.auth import ObtainTokenView
+from developers.auth import ObtainTokenView
 from ops import health, metrics
 from ops.dashboard import ops_view
 

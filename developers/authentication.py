@@ -1,4 +1,4 @@
-"""API authentication (kept apart from views: DRF imports it while its own views module loads)."""
+"""API authentication: `Authorization: Token <key>` (or `Bearer <key>`) for a live API token."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from developers.tokens import token_for_key
 
 KEYWORDS = (b"token", b"bearer")
 
@@ -23,8 +25,6 @@ class TokenAuthentication(BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
-        from developers.tokens import token_for_key
-
         token = token_for_key(key)
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")

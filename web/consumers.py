@@ -14,8 +14,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db.models import Q
 
 from generation import events
+from generation.models import Generation
+from generation.services import event_payload
 
 MAX_WATCHED = 20
 SNAPSHOT_LIMIT = 100
@@ -71,11 +74,6 @@ class GenerationConsumer(AsyncJsonWebsocketConsumer):
     @database_sync_to_async
     def snapshot(self, user: Any, watched: list[uuid.UUID]) -> list[dict[str, Any]]:
         """The user's unfinished generations plus the watched ones, oldest first; never anyone else's."""
-        from django.db.models import Q
-
-        from generation.models import Generation
-        from generation.services import event_payload
-
         wanted = ~Q(status__in=Generation.FINAL)
         if watched:
             wanted |= Q(pk__in=watched)
