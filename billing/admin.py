@@ -1,4 +1,4 @@
-"""Ops and support in the Django admin: tiers, accounts (tier changes and grants, audited), the ledger, a daily summary.
+"""Support in the Django admin: tiers, accounts (tier changes and grants, audited) and the ledger.
 
 Money and quota figures are never edited as fields: every change goes through billing.services, which
 writes the ledger row and keeps the account equal to the sum of its ledger.
@@ -11,19 +11,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from billing import services
-from billing.models import Account, DailySummary, LedgerEntry, Tier
-from billing.pricing import SIZES
-from billing.summary import daily_summary
-from generation.styles import QUALITIES
+from billing.models import Account, LedgerEntry, Tier
+from billing.pricing import QUALITIES, SIZES
 
 SIZE_LABELS = {"1024x1024": "square", "1024x1536": "portrait", "1536x1024": "landscape"}
 
@@ -247,33 +242,3 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
             return "-"
         url = reverse("admin:generation_generation_change", args=[entry.generation_id])
         return format_html('<a href="{}">{}</a>', url, str(entry.generation_id)[:8])
-
-
-@admin.register(DailySummary)
-class DailySummaryAdmin(ReadOnlyAdmin):
-    """Per-day cost and volume at /admin/billing/dailysummary/ (?days=30&tier=pro)."""
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            days = min(max(int(request.GET.get("days", 30)), 1), 366)
-        except ValueError:
-            days = 30
-        tiers = list(Tier.objects.values_list("slug", "name"))
-        tier = request.GET.get("tier", "")
-        tier = tier if tier in dict(tiers) else ""
-        rows, total = daily_summary(days, tier)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Daily cost and volume",
-            "opts": self.model._meta,
-            "rows": rows,
-            "total": total,
-            "days": days,
-            "tier": tier,
-            "tiers": tiers,
-            "now": timezone.now(),
-            **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/billing/daily_summary.html", context)

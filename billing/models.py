@@ -10,8 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from billing.pricing import SIZES
-from generation.styles import QUALITIES
+from billing.pricing import QUALITIES, SIZES
 
 ZERO = Decimal("0")
 

@@ -193,20 +193,16 @@ def settle(generation: Any, *, charge_usd: Decimal | None, note: str = "") -> bo
 def refund(generation: Any, *, actor: Any, note: str = "") -> bool:
     """Give back what a captured generation cost (support action); once per generation.
 
+    The caller holds the generation's row lock (generation.services.refund): the order every settlement takes.
+
     A charge from a period that has closed is recorded but changes nothing: that period's limits are gone.
     """
-    from generation.models import Generation
-
     captured = LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.CAPTURE).first()
     if (
         captured is None
         or LedgerEntry.objects.filter(generation_id=generation.pk, kind=LedgerEntry.Kind.REFUND).exists()
     ):
         return False
-    # The generation's row first, then the account: the order every settlement takes, so none deadlock.
-    Generation.objects.filter(pk=generation.pk, billing_state=Generation.Billing.CAPTURED).update(
-        billing_state=Generation.Billing.RELEASED
-    )
     account = lock_account(generation.owner)
     same_period = captured.period_start == account.period_start
     entry = LedgerEntry(

@@ -19,13 +19,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from billing.pricing import QUALITIES
 from generation.api.serializers import (
     GenerationCreateSerializer,
     GenerationSerializer,
     RoomCreateSerializer,
     RoomSerializer,
 )
-from generation.styles import QUALITIES
 
 GENERATION_ID = "0b5f0c7e-2f4d-4a8e-9a57-3f6a1d2c4b11"
 ROOM_ID = "5c1e9f0a-7b2d-4c3e-8f4a-9b0c1d2e3f40"

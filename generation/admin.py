@@ -165,7 +165,7 @@ class GenerationAdmin(admin.ModelAdmin):
     def refund(self, request: HttpRequest, queryset: QuerySet[Generation]) -> None:
         refunded = 0
         for generation in queryset.filter(billing_state=Generation.Billing.CAPTURED).select_related("owner"):
-            refunded += billing.refund(generation, actor=request.user, note=f"refund by {request.user.get_username()}")
+            refunded += services.refund(generation, actor=request.user, note=f"refund by {request.user.get_username()}")
         self.message_user(request, f"Refunded {refunded} generation(s).")
         if skipped := queryset.count() - refunded:
             message = f"{skipped} generation(s) had no charge to refund (or were refunded already)."

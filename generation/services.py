@@ -526,6 +526,20 @@ def cache_key_for(generation: Generation) -> str:
     return cache.key_for(generation)
 
 
+def refund(generation: Generation, *, actor: Any, note: str = "") -> bool:
+    """Give back a captured charge (support action), once: the ledger's refund, and the job no longer charged."""
+    with transaction.atomic():
+        # The generation's row first, then the account: the order every settlement takes, so none deadlock.
+        list(Generation.objects.select_for_update().filter(pk=generation.pk).values_list("pk", flat=True))
+        if not billing.refund(generation, actor=actor, note=note):
+            return False
+        Generation.objects.filter(pk=generation.pk, billing_state=Generation.Billing.CAPTURED).update(
+            billing_state=Generation.Billing.RELEASED
+        )
+    log.info("generation refunded gen=%s actor=%s", generation.pk, getattr(actor, "pk", None))
+    return True
+
+
 # The result cache (lookups in generation/cache.py) -------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from billing.pricing import QUALITIES
+
 
 @dataclass(frozen=True)
 class Style:
@@ -98,7 +100,6 @@ ROOM_TYPES: tuple[tuple[str, str], ...] = (
     ("hallway", "Hallway"),
 )
 
-QUALITIES: tuple[str, ...] = ("low", "medium", "high", "auto")
 STYLE_BY_SLUG = {style.slug: style for style in STYLES}
 ROOM_TYPE_NAMES = dict(ROOM_TYPES)
 PROMPT_MAX_CHARS = 500

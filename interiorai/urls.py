@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from generation.api import views as api_views
 from developers.auth import ObtainTokenView
+from generation.api import views as api_views
 from ops import health, metrics
 from ops.dashboard import ops_view
 

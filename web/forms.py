@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from generation.styles import PROMPT_MAX_CHARS, QUALITIES, ROOM_TYPES, STYLES
+from billing.pricing import QUALITIES
+from generation.styles import PROMPT_MAX_CHARS, ROOM_TYPES, STYLES
 
 
 class SignupForm(UserCreationForm):

@@ -16,11 +16,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing.pricing import QUALITIES
 from billing.services import ensure_account
 from core.api import ApiError
 from generation import services
 from generation.models import Generation, Room
-from generation.styles import QUALITIES, ROOM_TYPES, STYLE_BY_SLUG, STYLES
+from generation.styles import ROOM_TYPES, STYLE_BY_SLUG, STYLES
 from web.forms import GenerationForm, SignupForm
 
 

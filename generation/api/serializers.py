@@ -5,8 +5,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from billing.pricing import QUALITIES
 from generation.models import Generation, Room
-from generation.styles import PROMPT_MAX_CHARS, QUALITIES, ROOM_TYPES, STYLE_BY_SLUG
+from generation.styles import PROMPT_MAX_CHARS, ROOM_TYPES, STYLE_BY_SLUG
 
 
 class RoomSerializer(serializers.ModelSerializer):

@@ -10,7 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing import services as billing
 from billing.models import Account, LedgerEntry, Tier
+from generation import services
 from generation.models import Generation, ProviderCall
 from tests.billing.conftest import account_of, assert_balanced, create, fail, make_room, succeed
 from tests.conftest import client_for
@@ -196,12 +198,10 @@ def test_only_a_tier_without_accounts_can_be_deleted(admin_client, alice, make_t
 
 
 def test_the_daily_summary_adds_up_volume_and_money(admin_client, admin_user, alice, bob):
-    from billing import services as billing
-
     room = make_room(alice)
     kept = succeed(create(alice, room, quality="medium"))
     refunded = succeed(create(alice, room, quality="low"))
-    billing.refund(refunded, actor=admin_user)
+    services.refund(refunded, actor=admin_user)
     fail(create(bob, make_room(bob)))
     create(bob, make_room(bob))
     ProviderCall.objects.create(generation=kept, attempt=1, provider="sandbox", model="gpt-image-1", cost_usd="0.063")
@@ -244,8 +244,6 @@ def test_changelists_do_not_grow_queries_with_rows(admin_client, admin_user, mak
             create(user, room)
 
     def billing_grant(user) -> None:
-        from billing import services as billing
-
         billing.grant_quota(user, 1, actor=admin_user)
 
     add_users(["u0", "u1"])

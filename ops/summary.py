@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.models import ZERO, LedgerEntry
+from generation.models import Generation, ProviderCall
 
 
 @dataclass
@@ -48,8 +49,6 @@ def _by_day(rows: QuerySet[Any], date_field: str, **aggregates: Any) -> dict[dat
 
 def daily_summary(days: int, tier_slug: str = "") -> tuple[list[Day], Day]:
     """One row per day (newest first) over the last `days` days, and their totals: three grouped queries."""
-    from generation.models import Generation, ProviderCall
-
     Status = Generation.Status
     today = timezone.localdate()
     since = timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), time.min))
