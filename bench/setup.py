@@ -31,8 +31,7 @@ def main() -> None:
 
     from bench.profile import tier_of
     from billing.models import Tier
-    from billing.seed import seed_tiers
-    from billing.services import ensure_account, set_tier
+    from billing.services import ensure_account, seed_tiers, set_tier
     from developers.tokens import create_token
 
     call_command("migrate", "--no-input", verbosity=0)

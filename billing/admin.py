@@ -18,7 +18,8 @@ from django.utils.html import format_html
 
 from billing import services
 from billing.models import Account, LedgerEntry, Tier
-from billing.pricing import QUALITIES, SIZES
+from billing.pricing import SIZES
+from billing.qualities import QUALITIES
 
 SIZE_LABELS = {"1024x1024": "square", "1024x1536": "portrait", "1536x1024": "landscape"}
 

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from billing.pricing import QUALITIES, SIZES
+from billing.pricing import SIZES
+from billing.qualities import QUALITIES
 
 ZERO = Decimal("0")
 

@@ -23,8 +23,6 @@ PORTRAIT = "1024x1536"
 LANDSCAPE = "1536x1024"
 SIZES = (SQUARE, PORTRAIT, LANDSCAPE)
 QUALITY_ORDER = ("low", "standard", "medium", "high", "hd")
-# What a request may ask for (tiers allow a subset); `auto` lets the model choose and is priced at its most.
-QUALITIES: tuple[str, ...] = ("low", "medium", "high", "auto")
 DEFAULT_MODEL = "gpt-image-1"
 
 PriceTable = dict[str, dict[str, dict[str, str]]]

@@ -51,14 +51,3 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "is_default": False,
     },
 ]
-
-
-def seed_tiers() -> int:
-    """Create the default tiers that do not exist yet; never overwrite what an admin edited."""
-    from billing.models import Tier
-
-    created = 0
-    for spec in DEFAULT_TIERS:
-        _, was_created = Tier.objects.get_or_create(slug=spec["slug"], defaults=spec)
-        created += was_created
-    return created

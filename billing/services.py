@@ -15,6 +15,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import ZERO, Account, LedgerEntry, Tier
+from billing.seed import DEFAULT_TIERS
 from core.api import ApiError
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,18 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+def seed_tiers() -> int:
+    """Create the default tiers that do not exist yet; never overwrite what an admin edited."""
+    created = 0
+    for spec in DEFAULT_TIERS:
+        _, was_created = Tier.objects.get_or_create(slug=spec["slug"], defaults=spec)
+        created += was_created
+    return created
+
+
 def default_tier() -> Tier:
     tier = Tier.objects.filter(is_default=True).first() or Tier.objects.order_by("priority").first()
     if tier is None:
-        from billing.seed import seed_tiers
-
         seed_tiers()
         tier = Tier.objects.get(is_default=True)
     return tier

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.defaults import page_not_found, server_error
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -77,14 +78,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> Any:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception or Http404())
 
 
 def json_server_error(request: HttpRequest) -> Any:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
-    from django.views.defaults import server_error
-
     return server_error(request)

@@ -7,5 +7,11 @@ class DevelopersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # drf-spectacular extensions take effect when imported; the schema view may be the first thing served.
-        from developers import openapi  # noqa: F401
+        # Imported here, once models have loaded (the one place an app's modules may be imported late).
+        from developers import openapi, serializers, webhooks  # noqa: F401 - openapi's schema extensions register on import
+        from generation import plugins
+        from generation.signals import generation_finished
+
+        # Webhooks are a plug-in of the generation domain, which never imports them: it announces, they listen.
+        generation_finished.connect(webhooks.on_generation_finished, dispatch_uid="developers.webhooks")
+        plugins.accept_callbacks(serializers.registered_endpoint_url)

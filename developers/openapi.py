@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from billing.pricing import QUALITIES
+from billing.qualities import QUALITIES
 from generation.api.serializers import (
     GenerationCreateSerializer,
     GenerationSerializer,

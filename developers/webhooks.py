@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -25,9 +26,11 @@ from django.utils import timezone
 from core.api import ApiError
 from developers import conf, netguard, signing
 from developers.models import WebhookDelivery, WebhookEndpoint
+from generation.api.serializers import GenerationSerializer
 
 log = logging.getLogger("developers")
 
+DELIVER_TASK = "webhooks.deliver"
 GENERATION_SUCCEEDED = "generation.succeeded"
 GENERATION_FAILED = "generation.failed"
 GENERATION_CANCELLED = "generation.cancelled"
@@ -116,17 +119,20 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
 
 def event_body(event_type: str, generation: Any) -> str:
     """The event as Standard Webhooks suggests: {type, timestamp, data}, data the generation as the API shows it."""
-    from generation.api.serializers import GenerationSerializer
-
     event = {"type": event_type, "timestamp": timezone.now(), "data": GenerationSerializer(generation).data}
     return json.dumps(event, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def on_generation_finished(sender: Any, generation: Any, **_: Any) -> None:
+    """Receiver of generation.signals.generation_finished (connected in DevelopersConfig.ready)."""
+    enqueue_for_generation(generation)
 
 
 def enqueue_for_generation(generation: Any) -> list[WebhookDelivery]:
     """Record the final state's event for each endpoint that should hear of it, and send them once it commits.
 
     A generation that names a callback_url is announced to that endpoint only; otherwise to every active
-    endpoint of its owner. Called inside the transaction that ends the generation.
+    endpoint of its owner. Runs inside the transaction that ends the generation: the delivery rows are its outbox.
     """
     event_type = EVENT_FOR_STATUS.get(generation.status)
     if event_type is None:
@@ -173,10 +179,10 @@ def new_message_id() -> str:
 
 def dispatch(delivery_id: uuid.UUID | str, countdown: float = 0) -> bool:
     """Queue one attempt on the default queue; if the broker is down the sweeper sends it later."""
-    from developers.tasks import deliver_webhook
-
     try:
-        deliver_webhook.apply_async((str(delivery_id),), queue="default", countdown=countdown or None, retry=False)
+        current_app.send_task(
+            DELIVER_TASK, (str(delivery_id),), queue="default", countdown=countdown or None, retry=False
+        )
     except Exception:
         log.warning("webhook dispatch failed delivery=%s; the sweeper will retry", delivery_id, exc_info=True)
         return False

@@ -13,8 +13,9 @@ from django.utils.html import format_html
 
 from billing import services as billing
 from core.api import ApiError
-from generation import limits, services
+from generation import presenter, rooms, services
 from generation.models import Generation, ProviderCall, ProviderLimit, Room
+from generation.provider import limits
 
 Status = Generation.Status
 
@@ -31,11 +32,11 @@ class RoomAdmin(admin.ModelAdmin):
         return False  # rooms come from an upload, which checks and re-encodes the photo
 
     def delete_model(self, request: HttpRequest, obj: Room) -> None:
-        services.delete_room(obj)
+        rooms.delete_room(obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
         for room in queryset:
-            services.delete_room(room)
+            rooms.delete_room(room)
 
 
 class ProviderCallInline(admin.TabularInline):
@@ -119,7 +120,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
     @admin.display(description="charged", boolean=True)
     def charged(self, generation: Generation) -> bool:
-        return generation.billing_state == Generation.Billing.CAPTURED and generation.cost_usd > 0
+        return presenter.is_charged(generation)
 
     @admin.display(description="ledger")
     def ledger(self, generation: Generation) -> str:
@@ -138,17 +139,7 @@ class GenerationAdmin(admin.ModelAdmin):
                 continue
             try:
                 with transaction.atomic():
-                    fresh = services.create_generation(
-                        generation.owner,
-                        generation.room,
-                        style=generation.style,
-                        room_type=generation.room_type,
-                        prompt=generation.prompt,
-                        quality=generation.quality,
-                        n=generation.n,
-                        variant=generation.variant,
-                        request_id=getattr(request, "request_id", ""),
-                    )
+                    fresh = services.create_variant(generation, request_id=getattr(request, "request_id", ""))
                     billing.note_reservation(fresh, actor=request.user, note=f"admin retry of {generation.pk}")
             except ApiError as exc:
                 problems.append(f"{label}: {exc.message}")

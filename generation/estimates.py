@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db.models import Q
 
 from core.redis import redis_client
-from generation.limits import limits_for
+from generation import capacity
 from generation.models import Generation
-from generation.provider import targets
+from generation.provider.client import targets
+from generation.provider.limits import limits_for
 
 log = logging.getLogger(__name__)
 DURATION_KEY = "gen:duration_ewma:{model}"
@@ -52,9 +53,7 @@ def worker_slots() -> int:
         if time.monotonic() < expires:
             return slots
         try:
-            from generation.workers import live_workers
-
-            slots = sum(live_workers().values())
+            slots = sum(capacity.live_workers().values())
         except Exception:
             slots = 0
         if not slots:

@@ -9,6 +9,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from generation.models import Generation
+from generation.presenter import event_payload
+
 log = logging.getLogger(__name__)
 
 GENERATION_UPDATE = "generation.update"
@@ -40,3 +43,12 @@ def send_to_user(user_id: int, event_type: str, payload: dict[str, Any]) -> None
 
 def send_on_commit(user_id: int, event_type: str, payload: dict[str, Any]) -> None:
     transaction.on_commit(lambda: send_to_user(user_id, event_type, payload))
+
+
+def publish(generation: Generation, *, on_commit: bool = True) -> None:
+    """Tell the owner's open pages the job's state: once the transaction commits, or at once (progress ticks)."""
+    payload = event_payload(generation)
+    if on_commit:
+        send_on_commit(generation.owner_id, GENERATION_UPDATE, payload)
+    else:
+        send_to_user(generation.owner_id, GENERATION_UPDATE, payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from billing.pricing import QUALITIES
+from billing.qualities import QUALITIES
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ import sys
 
 from celery import Celery
 from celery.signals import worker_init
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "interiorai.settings")
 
 app = Celery("interiorai")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["generation.runtime"])  # the generation tasks live with the rest of the worker side
 
 
 def check_redelivery_settings(visibility_timeout: float, time_limit: float, max_countdown: float) -> None:
@@ -27,8 +29,6 @@ def check_redelivery_settings(visibility_timeout: float, time_limit: float, max_
 
 @worker_init.connect
 def refuse_unsafe_settings(**_: object) -> None:
-    from django.conf import settings
-
     try:
         check_redelivery_settings(
             float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]),  # type: ignore[arg-type]

@@ -300,7 +300,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "GenerationStatusEnum": "generation.models.Generation.Status",
         "DeliveryStatusEnum": "developers.models.WebhookDelivery.Status",
-        "QualityEnum": "billing.pricing.QUALITIES",
+        "QualityEnum": "billing.qualities.QUALITIES",
     },
 }
 

@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from core.counters import CACHE_KEY
 from core.redis import as_text, redis_client
-from generation import cache
+from generation.cache import lookup
 from generation.models import Generation, ProviderCall
+from generation.provider.client import targets
+from generation.provider.gates import breaker_for
 from ops.metrics import QUEUES
 
 BUCKET_MINUTES = 5
@@ -65,13 +67,10 @@ def spend_on(day_start: Any) -> Decimal:
 
 
 def redis_figures() -> dict[str, Any]:
-    from generation import provider
-    from generation.pipeline import breaker_for
-
     try:
         client = redis_client()
         depths = {queue: client.llen(queue) for queue in QUEUES}
-        breakers = {target.name: breaker_for(target).state() for target in provider.targets()}
+        breakers = {target.name: breaker_for(target).state() for target in targets()}
         counts = {as_text(k): int(v) for k, v in client.hgetall(CACHE_KEY).items()}
     except Exception:
         return {"redis_down": True}
@@ -107,7 +106,7 @@ def ops_view(request: HttpRequest) -> HttpResponse:
     ]
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     calls = ProviderCall.objects.filter(started_at__gte=now - timedelta(hours=1))
-    saved_hour, saved_today = cache.savings(now - timedelta(hours=1)), cache.savings(today)
+    saved_hour, saved_today = lookup.savings(now - timedelta(hours=1)), lookup.savings(today)
     context = {
         **admin.site.each_context(request),
         "title": "Operations",

@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from core.redis import redis_client
+from generation.capacity import live_workers
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -35,8 +36,6 @@ def check_redis() -> str | None:
 def check_workers() -> str | None:
     """At least one generation worker has advertised itself within its heartbeat TTL."""
     try:
-        from generation.workers import live_workers
-
         alive = live_workers()
     except Exception:
         return "workers: unknown (redis unreachable)"

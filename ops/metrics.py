@@ -17,8 +17,12 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from billing.models import Account
 from core.counters import CACHE_KEY, CACHE_KINDS, LIMITER_WAIT_KEY, LIMITER_WAITS_KEY
 from core.redis import as_text, redis_client
+from generation.models import Generation, ProviderCall
+from generation.provider.client import targets
+from generation.provider.gates import breaker_for, limiter_for
 
 DURATION_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 QUEUES = ("gen.priority", "gen.standard", "default")
@@ -32,8 +36,6 @@ class InteriorCollector:
         yield from self.redis_side()
 
     def generations(self) -> Iterator[Metric]:
-        from generation.models import Generation
-
         by_status = GaugeMetricFamily(
             "interiorai_generations", "Generations by status and error code", labels=["status", "error_code"]
         )
@@ -61,8 +63,6 @@ class InteriorCollector:
         yield cached
 
     def duration_histogram(self) -> Metric:
-        from generation.models import Generation
-
         took = ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
         done = Generation.objects.filter(status=Generation.Status.SUCCEEDED, finished_at__isnull=False).annotate(
             took=took
@@ -81,8 +81,6 @@ class InteriorCollector:
         return histogram
 
     def provider_calls(self) -> Iterator[Metric]:
-        from generation.models import ProviderCall
-
         calls = CounterMetricFamily(
             "interiorai_provider_calls",
             "Provider calls by outcome and HTTP status",
@@ -105,9 +103,6 @@ class InteriorCollector:
         yield limited
 
     def money(self) -> Iterator[Metric]:
-        from billing.models import Account
-        from generation.models import Generation, ProviderCall
-
         spend = CounterMetricFamily(
             "interiorai_cost_usd", "Money: charged to users and spent upstream", labels=["kind"]
         )
@@ -131,9 +126,6 @@ class InteriorCollector:
         yield per_generation
 
     def redis_side(self) -> Iterator[Metric]:
-        from generation import provider
-        from generation.pipeline import breaker_for, limiter_for
-
         up = GaugeMetricFamily("interiorai_redis_up", "Whether Redis answered this scrape")
         try:
             client = redis_client()
@@ -154,7 +146,7 @@ class InteriorCollector:
         waiting = GaugeMetricFamily(
             "interiorai_ratelimit_window", "Requests and images booked in the current window", labels=["target", "unit"]
         )
-        for target in provider.targets():
+        for target in targets():
             state.add_metric([target.name], {"closed": 0, "half_open": 1, "open": 2}[breaker_for(target).state()])
             requests, images = limiter_for(target).in_window()
             waiting.add_metric([target.name, "requests"], requests)

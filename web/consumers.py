@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from generation import events
 from generation.models import Generation
-from generation.services import event_payload
+from generation.presenter import event_payload
 
 MAX_WATCHED = 20
 SNAPSHOT_LIMIT = 100

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from billing.pricing import QUALITIES
+from billing.qualities import QUALITIES
 from generation.styles import PROMPT_MAX_CHARS, ROOM_TYPES, STYLES
 
 

@@ -16,10 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing.pricing import QUALITIES
+from billing.qualities import QUALITIES
 from billing.services import ensure_account
 from core.api import ApiError
-from generation import services
+from generation import finish, presenter, rooms, services
 from generation.models import Generation, Room
 from generation.styles import ROOM_TYPES, STYLE_BY_SLUG, STYLES
 from web.forms import GenerationForm, SignupForm
@@ -86,7 +86,7 @@ def room_new(request: AuthenticatedRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
-            room = services.create_room(
+            room = rooms.create_room(
                 request.user,
                 name=request.POST.get("name", "").strip()[:120] or "My room",
                 room_type=_room_type(request.POST.get("room_type")),
@@ -168,7 +168,7 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 @require_POST
 def room_delete(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     room = get_object_or_404(Room, pk=pk, owner=request.user)
-    services.delete_room(room)
+    rooms.delete_room(room)
     messages.success(request, f"“{room.name}” and its photo were deleted.")
     return redirect("dashboard")
 
@@ -185,7 +185,7 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     generation = owned_generation(request, pk)
     context: dict[str, Any] = {
         "generation": generation,
-        "payload": services.event_payload(generation),
+        "payload": presenter.event_payload(generation),
         "style": STYLE_BY_SLUG.get(generation.style),
         "before_url": f"/media/rooms/{generation.room_id}/photo/" if generation.room_id else "",
     }
@@ -197,7 +197,7 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 def generation_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """The form fallback of the page's Cancel button (which calls the API when scripts run)."""
     generation = owned_generation(request, pk)
-    if services.cancel(generation):
+    if finish.cancel(generation):
         messages.info(request, "Generation cancelled; you were not charged.")
     return redirect("generation-detail", pk=pk)
 
@@ -207,23 +207,8 @@ def generation_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 def generation_again(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """A new variant of the same request: same room, style and options, a fresh image."""
     previous = owned_generation(request, pk)
-    if previous.room is None:
-        messages.error(request, "The room of this generation was deleted.")
-        return redirect("generation-detail", pk=pk)
-    latest = Generation.objects.filter(owner=request.user, room=previous.room, style=previous.style)
-    variant = (latest.order_by("-variant").values_list("variant", flat=True).first() or 0) + 1
     try:
-        generation = services.create_generation(
-            request.user,
-            previous.room,
-            style=previous.style,
-            room_type=previous.room_type,
-            prompt=previous.prompt,
-            quality=previous.quality,
-            n=previous.n,
-            variant=variant,
-            request_id=getattr(request, "request_id", ""),
-        )
+        generation = services.create_variant(previous, request_id=getattr(request, "request_id", ""))
     except ApiError as exc:
         messages.error(request, exc.message)
         return redirect("generation-detail", pk=pk)

@@ -5,7 +5,9 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from billing.pricing import QUALITIES
+from billing.qualities import QUALITIES
+from core.api import ApiError
+from generation import plugins, presenter
 from generation.models import Generation, Room
 from generation.styles import PROMPT_MAX_CHARS, ROOM_TYPES, STYLE_BY_SLUG
 
@@ -28,8 +30,6 @@ class RoomCreateSerializer(serializers.Serializer):
 
     def validate_photo(self, photo: Any) -> Any:
         if photo.size > settings.MAX_UPLOAD_BYTES:
-            from core.api import ApiError
-
             raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
         return photo
 
@@ -55,9 +55,7 @@ class GenerationCreateSerializer(serializers.Serializer):
         return value
 
     def validate_callback_url(self, value: str) -> str:
-        from developers.serializers import registered_endpoint_url
-
-        return registered_endpoint_url(self.context["request"].user, value) if value else ""
+        return plugins.callback_url(self.context["request"].user, value) if value else ""
 
 
 class GenerationSerializer(serializers.ModelSerializer):
@@ -96,14 +94,10 @@ class GenerationSerializer(serializers.ModelSerializer):
         ]
 
     def get_images(self, generation: Generation) -> list[str]:
-        from generation.services import image_urls
-
-        return image_urls(generation)
+        return presenter.image_urls(generation)
 
     def get_error(self, generation: Generation) -> dict[str, str] | None:
-        if generation.status != Generation.Status.FAILED:
-            return None
-        return {"code": generation.error_code, "message": generation.error_message}
+        return presenter.error_of(generation)
 
     def get_charged(self, generation: Generation) -> bool:
-        return generation.billing_state == Generation.Billing.CAPTURED and generation.cost_usd > 0
+        return presenter.is_charged(generation)

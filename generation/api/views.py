@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -20,14 +21,13 @@ from rest_framework.views import APIView
 
 from billing.services import ensure_account, lock_account
 from core.api import ApiError
-from generation import services
+from generation import finish, presenter, rooms, services
 from generation.api.serializers import (
     GenerationCreateSerializer,
     GenerationSerializer,
     RoomCreateSerializer,
     RoomSerializer,
 )
-from generation.estimates import queue_snapshot
 from generation.models import Generation, IdempotencyKey, Room
 from generation.styles import catalogue
 
@@ -63,7 +63,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         form = RoomCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["photo"]
-        room = services.create_room(
+        room = rooms.create_room(
             request.user,
             name=form.validated_data["name"] or "My room",
             room_type=form.validated_data["room_type"],
@@ -72,7 +72,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         return Response(RoomSerializer(room).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Room) -> None:
-        services.delete_room(instance)
+        rooms.delete_room(instance)
 
 
 class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -137,29 +137,28 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             prompt=data["prompt"],
             quality=data["quality"],
             n=data["n"],
-            variant=data.get("variant", 0),
             request_id=getattr(request, "request_id", ""),
-            callback_url=data.get("callback_url", ""),
+            callback_url=data["callback_url"],
         )
         return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
 
     def accepted_body(self, generation: Generation) -> dict[str, Any]:
-        body = dict(GenerationSerializer(generation).data)
         # A request served from the cache is already done: nothing to wait for (position 0, wait 0).
-        body["position"], body["estimated_wait_s"] = queue_snapshot(generation)
-        return body
+        return {
+            **GenerationSerializer(generation).data,
+            "position": 0,
+            "estimated_wait_s": 0,
+            **presenter.queue_position(generation),
+        }
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         generation = self.get_object()
-        body = dict(GenerationSerializer(generation).data)
-        if generation.status == Generation.Status.QUEUED:
-            body["position"], body["estimated_wait_s"] = queue_snapshot(generation)
-        return Response(body)
+        return Response({**GenerationSerializer(generation).data, **presenter.queue_position(generation)})
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         generation = self.get_object()
-        if not services.cancel(generation) and not generation.is_final:
+        if not finish.cancel(generation) and not generation.is_final:
             raise ApiError("conflict", "The generation could not be cancelled; try again.", 409)
         generation.refresh_from_db()
         if generation.status != Generation.Status.CANCELLED:
@@ -169,21 +168,8 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @action(detail=True, methods=["post"])
     def again(self, request: Request, pk: str | None = None) -> Response:
         """Generate a new variant of the same request (bypasses the result cache on purpose)."""
-        previous = self.get_object()
-        if previous.room_id is None:
-            raise ApiError("room_not_found", "The room of this generation was deleted.", 404)
-        latest = owned_generations(request).filter(room_id=previous.room_id, style=previous.style).order_by("-variant")
-        data = {
-            "room": previous.room_id,
-            "style": previous.style,
-            "room_type": previous.room_type,
-            "prompt": previous.prompt,
-            "quality": previous.quality,
-            "n": previous.n,
-            "variant": (latest.values_list("variant", flat=True).first() or 0) + 1,
-            "callback_url": previous.callback_url,  # the same integration hears about the new variant
-        }
-        return self._create(request, data)
+        generation = services.create_variant(self.get_object(), request_id=getattr(request, "request_id", ""))
+        return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
 
 
 class UsageView(APIView):
@@ -218,8 +204,6 @@ class MediaView(APIView):
         name = self.storage_name(request, pk, index)
         if name is None:
             raise ApiError("not_found", "Not found.", 404)
-        from django.core.files.storage import default_storage
-
         try:
             default_storage.path(name)
         except NotImplementedError:

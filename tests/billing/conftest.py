@@ -66,7 +66,7 @@ def user_on(make_user: Callable[..., Any], make_tier: Callable[..., Tier]) -> Ca
 
 
 def make_room(user: Any, width: int = 800, height: int = 600) -> Any:
-    from generation.services import create_room
+    from generation.rooms import create_room
 
     return create_room(user, name="Lounge", room_type="living_room", photo_bytes=room_photo(width, height))
 
@@ -80,21 +80,22 @@ def create(user: Any, room: Any, **fields: Any) -> Any:
 
 def succeed(generation: Any, cost: Decimal | str | None = None) -> Any:
     """Run the job the way a worker ends it: claim it, then finish it with `cost` (its estimate by default)."""
-    from generation import services
+    from generation import finish
+    from generation.runtime import leases
 
-    claimed = services.claim(str(generation.pk), WORKER)
+    claimed = leases.claim(str(generation.pk), WORKER)
     assert claimed is not None, "the job could not be claimed"
     charge = generation.estimated_cost_usd if cost is None else Decimal(cost)
     names = [f"results/{generation.pk.hex}/{index}.jpg" for index in range(generation.n)]  # never read here
-    assert services.succeed(claimed, WORKER, image_names=names, cost=charge)
+    assert finish.succeed(claimed, WORKER, image_names=names, cost=charge)
     claimed.refresh_from_db()
     return claimed
 
 
 def fail(generation: Any, code: str = "provider_error") -> Any:
-    from generation import services
+    from generation import finish
 
-    assert services.fail(generation, code=code, message="The provider failed. You were not charged.")
+    assert finish.fail(generation, code=code, message="The provider failed. You were not charged.")
     generation.refresh_from_db()
     return generation
 

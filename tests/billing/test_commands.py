@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing.models import Account, LedgerEntry, Tier
-from billing.seed import seed_tiers
+from billing.services import seed_tiers
 from tests.billing.conftest import account_of
 
 pytestmark = pytest.mark.django_db

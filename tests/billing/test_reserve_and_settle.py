@@ -12,8 +12,9 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import LedgerEntry
 from core.api import ApiError
-from generation import services, sweeper
+from generation import finish, services
 from generation.models import Generation
+from generation.runtime import leases, sweeper
 from tests.billing.conftest import WORKER, account_of, assert_balanced, create, fail, make_room, succeed
 from tests.conftest import client_for
 
@@ -75,9 +76,9 @@ def test_cancelling_releases_the_reservation(alice):
 
 def test_a_result_that_arrives_after_cancel_is_not_charged(alice):
     generation = create(alice, make_room(alice))
-    claimed = services.claim(str(generation.pk), WORKER)
-    services.cancel(claimed)
-    assert not services.succeed(claimed, WORKER, image_names=[], cost=Decimal("0.016"))
+    claimed = leases.claim(str(generation.pk), WORKER)
+    finish.cancel(claimed)
+    assert not finish.succeed(claimed, WORKER, image_names=[], cost=Decimal("0.016"))
     account = assert_balanced(alice)
     assert (account.spend_usd, account.generations_used, account.reserved_usd) == (0, 0, 0)
 
@@ -94,14 +95,14 @@ def test_a_timed_out_generation_is_released(alice):
 
 def test_a_lost_worker_keeps_the_hold_while_retrying_and_releases_it_when_giving_up(alice, settings):
     generation = create(alice, make_room(alice))
-    services.claim(str(generation.pk), WORKER)
+    leases.claim(str(generation.pk), WORKER)
     expired = timezone.now() - timedelta(seconds=1)
     Generation.objects.filter(pk=generation.pk).update(lease_expires_at=expired, attempts=1)
     assert sweeper.recover_dead_workers() == 1
     generation.refresh_from_db()
     assert generation.status == "queued" and kinds(generation) == [Kind.RESERVE]
 
-    services.claim(str(generation.pk), WORKER)
+    leases.claim(str(generation.pk), WORKER)
     attempts = settings.GENERATION_MAX_ATTEMPTS
     Generation.objects.filter(pk=generation.pk).update(lease_expires_at=expired, attempts=attempts)
     assert sweeper.recover_dead_workers() == 1

@@ -10,8 +10,10 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Account
-from generation import cache, services
+from generation import finish, presenter
+from generation.cache import embedder, lookup
 from generation.models import Generation
+from generation.runtime import leases
 from tests.conftest import client_for, upload_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,18 +26,18 @@ def ask(client: Any, room: str, **fields: Any) -> dict[str, Any]:
     return response.json()
 
 
-def finish(generation_id: str) -> Generation:
+def run_to_success(generation_id: str) -> Generation:
     """Succeed the job the way a worker does once the provider answered (claim, then succeed)."""
-    generation = services.claim(generation_id, "test-worker")
+    generation = leases.claim(generation_id, "test-worker")
     assert generation is not None
-    assert services.succeed(generation, "test-worker", image_names=[f"results/{generation.pk.hex}/0.jpg"], cost=COST)
+    assert finish.succeed(generation, "test-worker", image_names=[f"results/{generation.pk.hex}/0.jpg"], cost=COST)
     return Generation.objects.get(pk=generation_id)
 
 
 def produce(client: Any, room: str, **fields: Any) -> Generation:
     body = ask(client, room, **fields)
     assert body["status"] == "queued" and body["cached"] is False
-    return finish(body["id"])
+    return run_to_success(body["id"])
 
 
 @pytest.fixture
@@ -78,9 +80,9 @@ def test_each_user_keeps_a_bounded_number_of_entries(studio, settings):
 
 
 def test_without_the_sentence_model_near_duplicates_miss_but_nothing_breaks(studio, monkeypatch):
-    broken = cache.Embedder()
+    broken = embedder.Embedder()
     monkeypatch.setattr(broken, "load", lambda: (_ for _ in ()).throw(OSError("no model files")))
-    monkeypatch.setattr(cache, "EMBEDDER", broken)
+    monkeypatch.setattr(lookup, "EMBEDDER", broken)
     client, room = studio
     produce(client, room, prompt="make the walls sage green")
     assert ask(client, room, prompt="paint the walls sage green")["status"] == "queued"
@@ -101,7 +103,7 @@ def test_a_hit_is_announced_like_any_finished_job(studio):
     generation = Generation.objects.get(pk=body["id"])
     assert generation.status == "succeeded" and generation.billing_state == "released"
     assert generation.cached_from is not None and generation.cache_key == ""
-    assert services.event_payload(generation)["cached"] is True
+    assert presenter.event_payload(generation)["cached"] is True
     listed = client.get("/api/v1/generations/").json()["results"][0]
     assert listed["id"] == body["id"] and listed["cached"] is True
 

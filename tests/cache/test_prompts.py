@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from generation import cache
+from generation.cache import embedder, lookup, prompts
 
 # (first, second, same picture?) — rewordings that should be served from the cache, and near misses that must not.
 LABELED_PAIRS = [
@@ -56,18 +56,18 @@ LABELED_PAIRS = [
 
 
 def test_it_folds_case_punctuation_order_plurals_and_filler():
-    assert cache.canonical("Modern minimalist, LIGHT oak!") == cache.canonical("light-oak   minimalist modern")
-    assert cache.canonical("Add cushions to the sofa") == cache.canonical("add a cushion to sofa")
-    assert cache.canonical("please make it grey") == cache.canonical("gray")
-    assert cache.canonical("") == cache.canonical("  please  ")
+    assert prompts.canonical("Modern minimalist, LIGHT oak!") == prompts.canonical("light-oak   minimalist modern")
+    assert prompts.canonical("Add cushions to the sofa") == prompts.canonical("add a cushion to sofa")
+    assert prompts.canonical("please make it grey") == prompts.canonical("gray")
+    assert prompts.canonical("") == prompts.canonical("  please  ")
 
 
 def test_it_keeps_which_attribute_goes_on_which_object():
     # The same bag of words, a different room: a plain sorted-token key would serve the wrong picture.
-    assert cache.canonical("white walls, black sofa") != cache.canonical("black walls, white sofa")
-    assert cache.canonical("add a rug, remove the lamp") != cache.canonical("remove a rug, add the lamp")
-    assert cache.canonical("white walls and a black sofa") == cache.canonical("black sofa, white walls")
-    assert cache.canonical("walls in white") == cache.canonical("white walls")
+    assert prompts.canonical("white walls, black sofa") != prompts.canonical("black walls, white sofa")
+    assert prompts.canonical("add a rug, remove the lamp") != prompts.canonical("remove a rug, add the lamp")
+    assert prompts.canonical("white walls and a black sofa") == prompts.canonical("black sofa, white walls")
+    assert prompts.canonical("walls in white") == prompts.canonical("white walls")
 
 
 def test_keys_cover_every_input():
@@ -81,7 +81,7 @@ def test_keys_cover_every_input():
         "n": 1,
         "variant": 0,
     }
-    scope = cache.scope_of(**base)
+    scope = prompts.scope_of(**base)
     for name, other in [
         ("photo_sha256", "b" * 64),
         ("style", "japandi"),
@@ -92,13 +92,13 @@ def test_keys_cover_every_input():
         ("n", 2),
         ("variant", 1),
     ]:
-        assert cache.scope_of(**{**base, name: other}) != scope, name
-    assert cache.key_of(scope, "light oak") != cache.key_of(scope, "dark oak")
-    assert cache.key_of(scope, "Light oak.") == cache.key_of(scope, "oak, light")
+        assert prompts.scope_of(**{**base, name: other}) != scope, name
+    assert prompts.key_of(scope, "light oak") != prompts.key_of(scope, "dark oak")
+    assert prompts.key_of(scope, "Light oak.") == prompts.key_of(scope, "oak, light")
 
 
 def test_the_labeled_pairs_give_no_false_hit():
-    results = [(a, b, want, cache.same_request(a, b)) for a, b, want in LABELED_PAIRS]
+    results = [(a, b, want, lookup.same_request(a, b)) for a, b, want in LABELED_PAIRS]
     false_hits = [(a, b) for a, b, want, got in results if got and not want]
     hits = sum(1 for _, _, want, got in results if want and got)
     positives = sum(1 for _, _, want in LABELED_PAIRS if want)
@@ -115,30 +115,30 @@ def test_the_guard_stops_what_the_embedding_alone_would_pass(settings):
         ("sofa on the left", "sofa on the right"),
         ("white walls, black sofa", "black walls, white sofa"),
     ]:
-        first, second = cache.EMBEDDER.encode([a, b])
+        first, second = lookup.EMBEDDER.encode([a, b])
         assert float(first @ second) >= settings.CACHE_SEMANTIC_THRESHOLD - 0.01, (a, b)
-        assert not cache.same_request(a, b)
+        assert not lookup.same_request(a, b)
 
 
 def test_a_higher_threshold_turns_rewordings_into_misses(settings):
-    assert cache.same_request("make the walls sage green", "paint the walls sage green")
+    assert lookup.same_request("make the walls sage green", "paint the walls sage green")
     settings.CACHE_SEMANTIC_THRESHOLD = 0.99
-    assert not cache.same_request("make the walls sage green", "paint the walls sage green")
-    assert cache.same_request("modern minimalist, light oak", "light-oak minimalist modern")  # exact, no model
+    assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
+    assert lookup.same_request("modern minimalist, light oak", "light-oak minimalist modern")  # exact, no model
 
 
 def test_without_the_model_it_degrades_to_exact_matches(monkeypatch, caplog):
-    broken = cache.Embedder()
+    broken = embedder.Embedder()
 
     def no_model() -> None:
         raise OSError("model files missing")
 
     monkeypatch.setattr(broken, "load", no_model)
-    monkeypatch.setattr(cache, "EMBEDDER", broken)
+    monkeypatch.setattr(lookup, "EMBEDDER", broken)
     with caplog.at_level(logging.WARNING, logger="generation"):
-        assert not cache.same_request("make the walls sage green", "paint the walls sage green")
-        assert not cache.same_request("make the walls sage green", "paint the walls sage green")
-    assert cache.same_request("modern minimalist, light oak", "light-oak minimalist modern")
+        assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
+        assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
+    assert lookup.same_request("modern minimalist, light oak", "light-oak minimalist modern")
     assert broken.failed
     assert sum("exact matches only" in r.getMessage() for r in caplog.records) == 1
 
@@ -154,4 +154,4 @@ def test_without_the_model_it_degrades_to_exact_matches(monkeypatch, caplog):
     ],
 )
 def test_plurals_fold_predictably(raw, folded):
-    assert cache.stem(raw) == folded
+    assert prompts.stem(raw) == folded

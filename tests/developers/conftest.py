@@ -192,14 +192,14 @@ def start_generation(client: Any, **fields: Any) -> dict[str, Any]:
 
 def end_generation(generation_id: str, how: str = "cancelled") -> Any:
     """Cancel or fail the generation through the services, as the API and the worker do."""
-    from generation import services
+    from generation import finish
     from generation.models import Generation
 
     generation = Generation.objects.get(pk=generation_id)
     if how == "cancelled":
-        assert services.cancel(generation)
+        assert finish.cancel(generation)
     else:
-        assert services.fail(generation, code="provider_error", message="The image model failed.")
+        assert finish.fail(generation, code="provider_error", message="The image model failed.")
     generation.refresh_from_db()
     return generation
 

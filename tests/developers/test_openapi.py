@@ -206,10 +206,10 @@ def real_id_for(operation: Any, ids: dict[str, str]) -> str | None:
 def seed(user: Any, other: Any) -> dict[str, str]:
     """A room, a generation and a webhook delivery of the fuzzer's, and a room of someone else's."""
     from developers import webhooks
-    from generation import services
+    from generation import rooms, services
 
-    room = services.create_room(user, name="seed", room_type="kitchen", photo_bytes=room_photo())
-    services.create_room(other, name="not yours", room_type="kitchen", photo_bytes=room_photo())
+    room = rooms.create_room(user, name="seed", room_type="kitchen", photo_bytes=room_photo())
+    rooms.create_room(other, name="not yours", room_type="kitchen", photo_bytes=room_photo())
     generation = services.create_generation(
         user, room, style="modern", room_type="kitchen", prompt="", quality="medium", n=1
     )

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from core.redis import redis_client
-from generation import dispatcher, pipeline, services
-from generation.dispatcher import Dispatcher, Parked
-from generation.provider import targets
+from generation.provider.client import targets
+from generation.provider.gates import limiter_for
+from generation.queue import messages, waiting
+from generation.queue.waiting import Parked
+from generation.runtime import dispatcher
+from generation.runtime.dispatcher import Dispatcher
 
 
 @pytest.fixture
@@ -23,7 +26,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any] | No
         calls.append((str(generation_id), permit))
         return True
 
-    monkeypatch.setattr(services, "dispatch", record)
+    monkeypatch.setattr(messages, "dispatch", record)
     return calls
 
 
@@ -36,7 +39,7 @@ def two_per_window(settings: Any) -> None:
 
 
 def park(name: str, priority: int, *, ago: float = 1.0) -> str:
-    dispatcher.park(name, priority=priority, images=1, queue="gen.standard", ready_at=time.time() - ago)
+    waiting.park(name, priority=priority, images=1, queue="gen.standard", ready_at=time.time() - ago)
     return name
 
 
@@ -50,20 +53,20 @@ def test_free_slots_go_to_the_highest_priority_first_then_the_oldest(db, sent, t
     # Two slots in the window: both pro jobs, the older first; the free job waits for the next window.
     assert [pk for pk, _ in sent] == ["pro-old", "pro-new"]
     assert all(permit and permit["token"] for _, permit in sent)
-    assert dispatcher.parked_ids(redis_client()) == {"free-old"}
-    limiter = pipeline.limiter_for(targets()[0])
+    assert waiting.parked_ids(redis_client()) == {"free-old"}
+    limiter = limiter_for(targets()[0])
     assert limiter.in_window()[0] == 2, "each sent job carries a slot booked in the shared limiter"
 
 
 def test_a_job_not_yet_due_stays_parked(db, sent, two_per_window):
-    dispatcher.park("later", priority=0, images=1, queue="gen.standard", ready_at=time.time() + 30)
+    waiting.park("later", priority=0, images=1, queue="gen.standard", ready_at=time.time() + 30)
     pause = Dispatcher("test").step()
     assert sent == [] and 0 < pause <= dispatcher.IDLE_S
 
 
 def test_a_job_that_ended_while_parked_gets_no_slot(db, sent, two_per_window):
     park("cancelled", 0)
-    dispatcher.unpark("cancelled", priority=0, images=1, queue="gen.standard")
+    waiting.unpark("cancelled", priority=0, images=1, queue="gen.standard")
     Dispatcher("test").step()
     assert sent == []
 
@@ -76,7 +79,7 @@ def test_only_one_dispatcher_leads_and_another_takes_over_when_it_stops(db):
 
 
 def test_a_refused_booking_is_released_so_the_slot_is_not_lost(db, two_per_window):
-    limiter = pipeline.limiter_for(targets()[0])
+    limiter = limiter_for(targets()[0])
     permit = limiter.acquire()
     assert limiter.in_window()[0] == 1
     limiter.release(permit)

@@ -61,17 +61,17 @@ def test_a_job_past_its_deadline_fails_and_is_refunded(worker, beat, provider, a
 
 
 def test_a_lost_message_is_sent_again_by_the_sweeper(worker, beat, provider, alice):
-    from generation import services
+    from generation.queue import messages
 
     (pk,) = submit(alice, 1)
     wait_final(pk)
     # A job whose message never reached Redis (the broker was down at commit): only the database knows it.
-    original = services.dispatch
+    original = messages.dispatch
     try:
-        services.dispatch = lambda *a, **k: False  # type: ignore[assignment]
+        messages.dispatch = lambda *a, **k: False  # type: ignore[assignment]
         (lost,) = submit(alice, 1)
     finally:
-        services.dispatch = original
+        messages.dispatch = original
     assert Generation.objects.get(pk=lost).dispatched_at is None
     generation = wait_for(lambda: (g := Generation.objects.get(pk=lost)).is_final and g, 30, 0.2, "the sweeper")
     assert generation.status == "succeeded"
@@ -100,7 +100,7 @@ def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional
 
 def test_a_long_wait_moves_a_job_up_one_tier_at_a_time(db, make_user, settings):
     from billing.models import Tier
-    from generation.sweeper import promote_long_waiting
+    from generation.runtime.sweeper import promote_long_waiting
 
     (pk,) = submit(make_user("fern", tier="free"), 1)
     by_tier = {t.slug: (t.priority, t.queue) for t in Tier.objects.all()}

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from core.ratelimit import Limits
-from generation import limits
 from generation.models import ProviderLimit
-from generation.provider import targets
+from generation.provider import limits
+from generation.provider.client import targets
 from tests.conftest import client_for, wait_final
 from tests.pipeline.test_resilience import recorded_calls, submit
 

@@ -10,8 +10,8 @@ import pytest
 from billing.models import Account
 from billing.services import ledger_totals
 from generation.models import Generation, ProviderCall
-from generation.pipeline import breaker_for
-from generation.provider import targets
+from generation.provider.client import targets
+from generation.provider.gates import breaker_for
 from tests.conftest import client_for, upload_room, wait_final, wait_for
 
 pytestmark = pytest.mark.stack

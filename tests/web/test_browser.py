@@ -198,7 +198,7 @@ def test_a_user_watches_their_redesign_arrive_live_and_nobody_else_sees_it(
     expect(bob.locator(".gen-card")).to_have_count(1)
 
     # The provider's key never reaches a page.
-    from generation.provider import SANDBOX_KEY
+    from generation.provider.client import SANDBOX_KEY
 
     assert not alice_frames.mention(SANDBOX_KEY) and SANDBOX_KEY not in alice.content()
     alice_context.close()

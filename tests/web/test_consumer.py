@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from generation import services
+from generation import events
 from generation.models import Generation, Room
 from interiorai.asgi import application
 
@@ -128,7 +128,7 @@ async def test_each_user_hears_only_about_their_own_generations(alice: Any, bob:
     assert await snapshot_ids(bob_socket) == [str(bobs.pk)]
 
     alices.progress = 64
-    await in_thread(services.publish)(alices, on_commit=False)
+    await in_thread(events.publish)(alices, on_commit=False)
     message = await alice_socket.receive_json_from(timeout=5)
     assert message == {"type": "generation.update", "payload": message["payload"]}
     assert message["payload"]["id"] == str(alices.pk) and message["payload"]["progress"] == 64
@@ -154,7 +154,7 @@ async def test_an_idle_socket_still_gets_events(alice: Any) -> None:
     communicator, _ = await open_socket(await in_thread(session_cookie)(alice))
     assert await snapshot_ids(communicator) == [str(generation.pk)]
     await asyncio.sleep(6)  # longer than the channel layer's 5 s blocking pop: a quiet queue, a quiet page
-    await in_thread(services.publish)(generation, on_commit=False)
+    await in_thread(events.publish)(generation, on_commit=False)
     message = await communicator.receive_json_from(timeout=5)
     assert message["payload"]["id"] == str(generation.pk)
     await communicator.disconnect()

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from billing.seed import seed_tiers
+from billing.services import seed_tiers
 
 
 class Command(BaseCommand):

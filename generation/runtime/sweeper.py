@@ -10,9 +10,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.models import Tier
 from core.redis import as_text, redis_client
-from generation import dispatcher, services
+from generation import finish
 from generation.models import Generation, ProviderCall
+from generation.queue import messages, waiting
+from generation.runtime import leases
 
 log = logging.getLogger("generation")
 Status = Generation.Status
@@ -40,7 +43,7 @@ def expire_past_deadline() -> int:
     done = 0
     for generation in stale:
         close_orphan_calls(generation)
-        done += services.expire(generation)
+        done += finish.expire(generation)
     return done
 
 
@@ -63,10 +66,10 @@ def recover(generation: Generation, *, reason: str) -> bool:
     close_orphan_calls(generation)
     generation.refresh_from_db(fields=["attempts"])
     if generation.attempts >= settings.GENERATION_MAX_ATTEMPTS:
-        return services.fail(
+        return finish.fail(
             generation, code="worker_lost", message="We could not finish this generation; you were not charged."
         )
-    return services.defer(generation, seconds=0, stage=Generation.Stage.QUEUED, reason=reason)
+    return leases.defer(generation, seconds=0, stage=Generation.Stage.QUEUED, reason=reason)
 
 
 def close_orphan_calls(generation: Generation) -> None:
@@ -94,15 +97,15 @@ def redispatch_lost() -> int:
     try:
         client = redis_client()
         horizon = now.timestamp() - settings.REDISPATCH_AFTER_S
-        client.zremrangebyscore(services.ENQUEUED_SET, "-inf", horizon)
-        pending = {as_text(m) for m in client.zrangebyscore(services.ENQUEUED_SET, horizon, "+inf")}
-        pending |= dispatcher.parked_ids(client)  # waiting for a slot, not lost
+        client.zremrangebyscore(messages.ENQUEUED_SET, "-inf", horizon)
+        pending = {as_text(m) for m in client.zrangebyscore(messages.ENQUEUED_SET, horizon, "+inf")}
+        pending |= waiting.parked_ids(client)  # waiting for a slot, not lost
     except Exception:
         return 0  # Redis is down: nothing can be dispatched now anyway
     done = 0
     for pk in stale:
         if str(pk) not in pending:
-            done += services.dispatch(pk)
+            done += messages.dispatch(pk)
     return done
 
 
@@ -112,8 +115,6 @@ def promote_long_waiting() -> int:
     One step at a time: a free job that waited long goes ahead of fresh free jobs and level with fresh pro ones,
     never straight past the top tier's fresh work. Nobody starves, and paid tiers keep what they pay for.
     """
-    from billing.models import Tier
-
     levels = sorted(set(Tier.objects.values_list("priority", "queue")))
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.PRIORITY_AGING_S)
@@ -133,9 +134,9 @@ def promote_long_waiting() -> int:
         )
         for pk, images, queue in rows:
             try:
-                dispatcher.unpark(pk, priority=priority, images=images, queue=queue)
+                waiting.unpark(pk, priority=priority, images=images, queue=queue)
             except Exception:
                 log.debug("could not unpark gen=%s", pk, exc_info=True)
-            services.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
+            messages.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
         done += len(ids)
     return done

@@ -1,4 +1,4 @@
-"""Celery tasks: they take ids, and everything they change goes through generation.services."""
+"""Celery tasks: they take ids; producers send them by name (generation/queue/messages.py), never importing this."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from core.requestid import request_id_var
-from generation import pipeline, sweeper, workers  # noqa: F401 - workers connects the heartbeat signals
+from generation.runtime import pipeline, sweeper, workers  # noqa: F401 - workers connects the worker's signals
 
 log = logging.getLogger("generation")
 

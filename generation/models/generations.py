@@ -1,4 +1,4 @@
-"""Rooms, generations and one row per provider call: the source of truth for every job and its money."""
+"""Generations and one row per provider call: the source of truth for every job and its money."""
 
 from __future__ import annotations
 
@@ -8,30 +8,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from generation.models.rooms import Room
 from generation.styles import ROOM_TYPES
-
-
-def room_photo_path(instance: Room, filename: str) -> str:
-    # Names are generated on the server: nothing from the client reaches the storage path.
-    return f"rooms/{uuid.uuid4().hex}.jpg"
-
-
-class Room(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rooms")
-    name = models.CharField(max_length=120)
-    room_type = models.CharField(max_length=30, choices=ROOM_TYPES)
-    photo = models.FileField(upload_to=room_photo_path, max_length=200)
-    photo_sha256 = models.CharField(max_length=64, db_index=True)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Generation(models.Model):
@@ -168,23 +146,3 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
-
-
-class ProviderLimit(models.Model):
-    """The provider's rate limits for one model, as an operator sets them in the admin.
-
-    They override `PROVIDER_RPM` / `PROVIDER_IPM` for that model and reach every worker within
-    `generation.limits.REFRESH_S` seconds: raising a tier with the provider needs no deploy and no restart.
-    """
-
-    provider = models.CharField(max_length=40, help_text="`openai`, or `sandbox` when no API key is set.")
-    model = models.CharField(max_length=60)
-    rpm = models.PositiveIntegerField("requests per minute", help_text="0 = no limit.")
-    ipm = models.PositiveIntegerField("images per minute", help_text="0 = no limit.")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="one_limit_per_model")]
-
-    def __str__(self) -> str:
-        return f"{self.provider}/{self.model}: {self.rpm} rpm, {self.ipm} ipm"

@@ -1,4 +1,4 @@
-"""Generation workers advertise themselves in Redis, so readiness and wait estimates see live capacity."""
+"""A generation worker's life: it advertises its slots while it runs and runs a dispatcher candidate."""
 
 from __future__ import annotations
 
@@ -8,31 +8,20 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
-from core.redis import redis_client
-from generation import dispatcher
+from generation import capacity
+from generation.runtime import dispatcher
 
 log = logging.getLogger(__name__)
-KEY_PREFIX = "gen:worker:"
-TTL_S = 30
-HEARTBEAT_S = 10
 _stop = threading.Event()
-
-
-def live_workers() -> dict[str, int]:
-    """Hostname -> generation slots of every worker heard from in the last TTL_S seconds."""
-    client = redis_client()
-    keys = list(client.scan_iter(match=KEY_PREFIX + "*", count=200))
-    values = client.mget(keys) if keys else []
-    return {k.decode()[len(KEY_PREFIX) :]: int(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
 
 def _advertise(hostname: str, slots: int) -> None:
     while True:
         try:
-            redis_client().set(KEY_PREFIX + hostname, slots, ex=TTL_S)
+            capacity.advertise(hostname, slots)
         except Exception:
             log.warning("worker heartbeat failed", exc_info=True)
-        if _stop.wait(HEARTBEAT_S):
+        if _stop.wait(capacity.HEARTBEAT_S):
             return
 
 
@@ -54,6 +43,6 @@ def stop_heartbeat(sender: Any = None, **_: Any) -> None:
     hostname = getattr(sender, "hostname", None)
     if hostname:
         try:
-            redis_client().delete(KEY_PREFIX + hostname)
+            capacity.withdraw(hostname)
         except Exception:
             log.debug("could not remove worker key", exc_info=True)

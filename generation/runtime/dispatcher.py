@@ -1,14 +1,9 @@
-"""The waiting room: jobs that hit the rate limit park in Redis, and one dispatcher wakes them as slots free up.
+"""The dispatcher: one per cluster books each free rate-limit slot for the highest-priority parked job.
 
-Without it, every job over the limit would poll: a Celery countdown, a claim, a refused permit, another
-countdown, each costing a message, database writes and a worker slot, and all of them waking together the
-moment a slot frees. Here a parked job costs one sorted-set member. A single dispatcher (one per cluster,
-elected through a lease in Redis, running in every generation worker so any of them can take over) books
-each free slot for the highest-priority job that is due, oldest first, and sends that job to a worker with
-its booking. A job that arrives with a booking calls at once: no second trip through the limiter, no race.
-
-Nothing here is the source of truth: the database says which jobs are queued. If Redis loses the parked
-sets, the sweeper re-dispatches those jobs like any other lost message.
+Every generation worker runs a candidate; one wins a lease in Redis and leads, and any other takes over within
+a few seconds if it dies. For each free slot the leader books the highest-priority job that is due in the
+waiting room (generation/queue/waiting.py), oldest first, and sends that job to a worker with its booking. A
+job that arrives with a booking calls at once: no second trip through the limiter, no race.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -27,11 +21,12 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from core.ratelimit import Permit, permit_to_message
-from core.redis import as_text, redis_client
+from core.redis import redis_client
+from generation.provider import gates
+from generation.queue import messages
+from generation.queue.waiting import PARKED, Parked, levels
 
 log = logging.getLogger("generation")
-PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)
-LEVELS = "gen:parked:levels"  # the priorities that have a parked set
 LEADER = "gen:dispatcher:leader"
 LEADER_TTL_MS = 3000
 IDLE_S = 0.25  # nothing parked, or nothing due yet: look again after this long at most
@@ -42,60 +37,6 @@ if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 """
-
-
-@dataclass(frozen=True)
-class Parked:
-    generation_id: str
-    images: int
-    queue: str
-
-    @property
-    def member(self) -> str:
-        return f"{self.generation_id}|{self.images}|{self.queue}"
-
-    @classmethod
-    def parse(cls, member: object) -> Parked:
-        generation_id, images, queue = as_text(member).split("|", 2)
-        return cls(generation_id, int(images), queue)
-
-
-def park(generation_id: object, *, priority: int, images: int, queue: str, ready_at: float) -> None:
-    """Wait in Redis until `ready_at` and a free slot: no message, no worker, nothing polled."""
-    pipe = redis_client().pipeline(transaction=False)
-    pipe.zadd(PARKED.format(priority=priority), {Parked(str(generation_id), images, queue).member: ready_at})
-    pipe.sadd(LEVELS, priority)
-    pipe.execute()
-
-
-def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:
-    """Forget a job that ended while parked, so no slot is ever booked for it."""
-    redis_client().zrem(PARKED.format(priority=priority), Parked(str(generation_id), images, queue).member)
-
-
-def levels(client: redis.Redis) -> list[int]:
-    return sorted((int(as_text(v)) for v in client.smembers(LEVELS)), reverse=True)
-
-
-def waiting_ahead(priority: int, within_s: float) -> bool:
-    """Whether a parked job of this priority or higher is due within `within_s`: it has the next slot first."""
-    client = redis_client()
-    horizon = time.time() + within_s
-    ahead = [level for level in levels(client) if level >= priority]
-    if not ahead:
-        return False
-    pipe = client.pipeline(transaction=False)
-    for level in ahead:
-        pipe.zcount(PARKED.format(priority=level), "-inf", horizon)
-    return any(pipe.execute())
-
-
-def parked_ids(client: redis.Redis) -> set[str]:
-    """Every parked job's id (for the sweeper, which must not mistake a parked job for a lost one)."""
-    ids: set[str] = set()
-    for level in levels(client):
-        ids.update(Parked.parse(m).generation_id for m in client.zrange(PARKED.format(priority=level), 0, -1))
-    return ids
 
 
 class Dispatcher:
@@ -130,15 +71,13 @@ class Dispatcher:
 
     def step(self) -> float:
         """Book and send as many due jobs as there are free slots; return how long to wait before looking again."""
-        from generation import pipeline
-
         client = redis_client()
-        target = pipeline.open_target()
+        target = gates.open_target()
         if target is None:
             # Every breaker is open: wake one due job at a time to take the half-open probe, no more.
             self.wake_one(client)
             return settings.BREAKER_MIN_WAIT_S
-        limiter = pipeline.limiter_for(target)
+        limiter = gates.limiter_for(target)
         now = time.time()
         earliest = now + IDLE_S
         for level in levels(client):
@@ -176,11 +115,9 @@ class Dispatcher:
     @staticmethod
     def send(job: Parked, booked: tuple[str, Permit] | None) -> None:
         """Send the job to its queue with its booking; give the slot back if the message cannot go."""
-        from generation import pipeline, services
-
         booking = permit_to_message(booked[1], booked[0]) if booked else None
-        if not services.dispatch(job.generation_id, queue=job.queue, permit=booking) and booked:
-            pipeline.release_booking(*booked)
+        if not messages.dispatch(job.generation_id, queue=job.queue, permit=booking) and booked:
+            gates.release_booking(*booked)
 
 
 _dispatcher: Dispatcher | None = None

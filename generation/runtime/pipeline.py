@@ -15,39 +15,22 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from billing import pricing
-from core.breaker import BreakerPolicy, CircuitBreaker
 from core.counters import record_limiter_wait
-from core.ratelimit import Permit, RateLimiter, permit_from_message
-from core.redis import redis_client
-from generation import dispatcher, provider, services
+from core.ratelimit import Permit, permit_from_message
+from generation import finish
 from generation.estimates import expected_duration_s, record_duration
-from generation.limits import limits_for
+from generation.files import store_images
 from generation.models import Generation, ProviderCall
-from generation.retry import Failure, backoff_s, classify
+from generation.provider import client
+from generation.provider.client import Target
+from generation.provider.gates import breaker_for, limiter_for, pick_target, release_booking
+from generation.provider.retry import Failure, backoff_s, classify
+from generation.queue import waiting
+from generation.runtime import leases
 from generation.styles import build_prompt
 
 log = logging.getLogger("generation")
 Stage = Generation.Stage
-
-
-def limiter_for(target: provider.Target) -> RateLimiter:
-    return RateLimiter(
-        redis_client(),
-        target.name,
-        limits_for(target.provider, target.model),
-        window_s=settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S,
-    )
-
-
-def breaker_for(target: provider.Target) -> CircuitBreaker:
-    policy = BreakerPolicy(
-        window_s=settings.BREAKER_WINDOW_S,
-        min_calls=settings.BREAKER_MIN_CALLS,
-        failure_rate=settings.BREAKER_FAILURE_RATE,
-        open_s=settings.BREAKER_OPEN_S,
-        probe_lease_s=settings.CELERY_TASK_TIME_LIMIT,
-    )
-    return CircuitBreaker(redis_client(), target.name, policy)
 
 
 def best_effort(action: Callable[..., object], *args: object) -> None:
@@ -63,7 +46,7 @@ def run(generation_id: str, worker: str, booking: dict[str, object] | None = Non
     booked = permit_from_message(booking)
     if booked is not None and not booked[1].granted:
         booked = None  # stale: its slot is long gone (see permit_from_message)
-    generation = services.claim(generation_id, worker)
+    generation = leases.claim(generation_id, worker)
     if generation is None:
         if booked is not None:
             best_effort(release_booking, *booked)
@@ -73,7 +56,7 @@ def run(generation_id: str, worker: str, booking: dict[str, object] | None = Non
     except redis.RedisError:
         # Without the shared limiter and breaker no call may go out; the job waits, it does not fail.
         log.warning("redis unavailable; job waits gen=%s", generation.pk)
-        services.defer(
+        leases.defer(
             generation,
             seconds=settings.REDIS_DOWN_RETRY_S,
             stage=Stage.WAITING,
@@ -87,86 +70,61 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
     if timezone.now() >= generation.deadline_at:
         if booked is not None:
             best_effort(release_booking, *booked)
-        services.expire(generation, owner=worker)
+        finish.expire(generation, owner=worker)
         return
     target, breaker_wait = pick_target(worker)
     if booked is not None and (target is None or target.name != booked[0]):
         best_effort(release_booking, *booked)  # the breaker moved on since the slot was booked
         booked = None
     if target is None:
-        services.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
+        leases.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
     if booked is not None:
         permit = booked[1]
-    elif dispatcher.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
+    elif waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
         # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
         breaker_for(target).release_probe(worker)
-        services.park(generation, seconds=0, reason="others waiting first", owner=worker)
+        leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
         return
     else:
         permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
     if not permit.granted:
         breaker_for(target).release_probe(worker)
         record_limiter_wait(permit.wait_s)
-        services.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
+        leases.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
         return
     if permit.wait_s:
         record_limiter_wait(permit.wait_s)
-        services.set_stage(generation, worker, Stage.WAITING, generation.progress)
+        leases.set_stage(generation, worker, Stage.WAITING, generation.progress)
         time.sleep(permit.wait_s)
     call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
 
 
-def release_booking(target_name: str, permit: Permit) -> None:
-    for target in provider.targets():
-        if target.name == target_name:
-            limiter_for(target).release(permit)
-
-
-def open_target() -> provider.Target | None:
-    """The first target whose breaker is closed (read-only: takes no probe), or None while all are open."""
-    for target in provider.targets():
-        if breaker_for(target).state() == "closed":
-            return target
-    return None
-
-
-def pick_target(worker: str) -> tuple[provider.Target | None, float]:
-    """The first target whose breaker lets a call through, or None and how long until one might."""
-    wait = math.inf
-    for target in provider.targets():
-        decision = breaker_for(target).allow(worker)
-        if decision.allowed:
-            return target, 0.0
-        wait = min(wait, decision.wait_s)
-    return None, max(min(wait, 30.0), settings.BREAKER_MIN_WAIT_S)
-
-
 def call_provider(
-    generation: Generation, target: provider.Target, worker: str, leaving: Callable[[], None] = lambda: None
+    generation: Generation, target: Target, worker: str, leaving: Callable[[], None] = lambda: None
 ) -> None:
     """Make the one recorded call; `leaving` runs at the last moment before the request goes out."""
-    if not services.set_stage(generation, worker, Stage.CALLING, 10):
+    if not leases.set_stage(generation, worker, Stage.CALLING, 10):
         breaker_for(target).release_probe(worker)
         return  # cancelled while waiting
     room = generation.room
     if room is None:
         breaker_for(target).release_probe(worker)
-        services.fail(
+        finish.fail(
             generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker
         )
         return
     with room.photo.open("rb") as photo_file:
         photo = photo_file.read()
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
-    call = services.start_call(generation, target.provider, target.model)
+    call = leases.start_call(generation, target.provider, target.model)
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
     leaving()
     try:
-        result = provider.edit_image(
+        result = client.edit_image(
             target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n
         )
     except Exception as exc:  # every failure is classified; none escapes unrecorded
@@ -177,7 +135,7 @@ def call_provider(
         ticker.stop()
     elapsed = time.monotonic() - started
     cost = pricing.actual(target.model, result.size, result.quality, len(result.images), provider=target.provider)
-    services.finish_call(
+    leases.finish_call(
         call,
         outcome=ProviderCall.Outcome.SUCCESS,
         status_code=200,
@@ -187,22 +145,22 @@ def call_provider(
     )
     best_effort(breaker_for(target).record, True, worker)
     record_duration(target.model, elapsed)
-    storing = services.set_stage(generation, worker, Stage.STORING, 92) or (
-        services.reclaim(generation, worker) and services.set_stage(generation, worker, Stage.STORING, 92)
+    storing = leases.set_stage(generation, worker, Stage.STORING, 92) or (
+        leases.reclaim(generation, worker) and leases.set_stage(generation, worker, Stage.STORING, 92)
     )
     if not storing:
         log.info("result discarded gen=%s: cancelled, or taken over, during the call", generation.pk)
         return
-    names = services.store_images(generation, result.images)
-    services.succeed(generation, worker, image_names=names, cost=cost)
+    names = store_images(generation, result.images)
+    finish.succeed(generation, worker, image_names=names, cost=cost)
 
 
 def handle_failure(
-    generation: Generation, call: ProviderCall, target: provider.Target, worker: str, failure: Failure, elapsed: float
+    generation: Generation, call: ProviderCall, target: Target, worker: str, failure: Failure, elapsed: float
 ) -> None:
     # A call that may have been billed upstream is booked at its estimate, on our side, never on the user.
     cost = generation.estimated_cost_usd if failure.outcome == "unknown" else Decimal("0")
-    services.finish_call(
+    leases.finish_call(
         call,
         outcome=failure.outcome,
         status_code=failure.status_code,
@@ -220,14 +178,14 @@ def handle_failure(
     delay = backoff_s(max(failed, 1), failure.retry_after_s)
     out_of_time = timezone.now().timestamp() + delay >= generation.deadline_at.timestamp()
     if failure.retryable and failed < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
-        services.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code, owner=worker)
+        leases.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code, owner=worker)
         return
     if failure.retryable and out_of_time:
         # What stopped the job is its deadline; the provider's last answer (a 429 above all) is ours to absorb.
-        services.expire(generation, owner=worker)
+        finish.expire(generation, owner=worker)
         return
     message = failure.message if not failure.retryable else f"{failure.message} We tried {generation.attempts} times."
-    services.fail(generation, code=failure.code, message=f"{message} You were not charged.", owner=worker)
+    finish.fail(generation, code=failure.code, message=f"{message} You were not charged.", owner=worker)
 
 
 class ProgressTicker:
@@ -267,13 +225,13 @@ class ProgressTicker:
                 persist = ticks % 5 == 0 or not renewed
                 try:
                     if persist:
-                        renewed = services.renew_lease(self.generation, self.worker) or services.reclaim(
+                        renewed = leases.renew_lease(self.generation, self.worker) or leases.reclaim(
                             self.generation, self.worker
                         )
                         if not renewed and self._is_final():
                             return  # cancelled, or failed past its deadline: nothing left to keep alive
                     if value != last:
-                        services.set_progress(self.generation, self.worker, value, persist=persist and renewed)
+                        leases.set_progress(self.generation, self.worker, value, persist=persist and renewed)
                         last = value
                 except Exception:
                     # A database or Redis hiccup must not let the lease lapse: the call is paid for either way.

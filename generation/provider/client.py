@@ -1,4 +1,4 @@
-"""The image provider: OpenAI's Images API through the official SDK, or the project's sandbox."""
+"""The image provider: OpenAI's Images API through the official SDK, or the project's sandbox (the same SDK)."""
 
 from __future__ import annotations
 

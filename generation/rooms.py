@@ -1,0 +1,45 @@
+"""Rooms: the photo is checked and re-encoded on the way in; deleting a room takes its photo with it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from generation.finish import cancel
+from generation.images import clean_photo
+from generation.models import Generation, Room
+
+log = logging.getLogger("generation")
+Status = Generation.Status
+
+
+def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> Room:
+    """Store a verified, re-encoded copy of the photo under a server-made name."""
+    photo = clean_photo(photo_bytes)
+    room = Room(
+        owner=user, name=name, room_type=room_type, photo_sha256=photo.sha256, width=photo.width, height=photo.height
+    )
+    room.photo.save("room.jpg", ContentFile(photo.content), save=False)
+    try:
+        room.save()
+    except Exception:
+        room.photo.delete(save=False)
+        raise
+    log.info("room created room=%s user=%s size=%sx%s", room.pk, user.pk, room.width, room.height)
+    return room
+
+
+def delete_room(room: Room) -> None:
+    """Delete the room and its photo; queued jobs for it are cancelled and its cached results forgotten."""
+    with transaction.atomic():
+        for generation in room.generations.filter(status__in=[Status.QUEUED, Status.RUNNING]):
+            cancel(generation)
+        room.generations.update(cache_key="")
+        name = room.photo.name
+        room.delete()
+        if name:
+            transaction.on_commit(lambda: default_storage.delete(name))

@@ -1,0 +1,192 @@
+"""A worker's hold on a job: claimed with a lease, renewed while it runs, given back or taken back.
+
+Every write here is conditional on the lease the caller holds, so a worker can only change a job it still
+owns, never one the sweeper handed to another.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from generation import events
+from generation.models import Generation, ProviderCall
+from generation.queue import messages, waiting
+
+log = logging.getLogger("generation")
+Status = Generation.Status
+Stage = Generation.Stage
+
+
+def claim(generation_id: str, owner: str) -> Generation | None:
+    """Take the job for this worker, or None if it is not ours to run (duplicate, cancelled, too early, busy)."""
+    now = timezone.now()
+    messages.picked_up(generation_id)
+    generation = Generation.objects.filter(pk=generation_id).select_related("owner__account__tier").first()
+    if generation is None or generation.status != Status.QUEUED:
+        return None
+    if generation.not_before and generation.not_before > now + timedelta(seconds=1):
+        messages.dispatch_later(generation.pk, (generation.not_before - now).total_seconds())
+        return None
+    cap = generation.owner.account.tier.max_in_flight
+    running = Generation.objects.filter(owner_id=generation.owner_id, status=Status.RUNNING).count()
+    if running >= cap:
+        # Fairness: one user's backlog waits its turn instead of filling every worker slot.
+        defer(generation, seconds=settings.IN_FLIGHT_RETRY_S, stage=Stage.QUEUED, reason="user at in-flight cap")
+        return None
+    claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        started_at=F("started_at") if generation.started_at else now,
+        not_before=None,
+    )
+    if claimed != 1:
+        return None
+    generation.refresh_from_db()
+    log.info("generation claimed gen=%s worker=%s attempt=%s", generation.pk, owner, generation.attempts + 1)
+    return generation
+
+
+def renew_lease(generation: Generation, owner: str) -> bool:
+    """Extend the worker's lease; False if the job was taken away (cancelled, failed past its deadline)."""
+    until = timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
+    return (
+        Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+            lease_expires_at=until
+        )
+        == 1
+    )
+
+
+def defer(
+    generation: Generation,
+    *,
+    seconds: float,
+    stage: str,
+    reason: str,
+    owner: str | None = None,
+    parked: bool = False,
+) -> bool:
+    """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt.
+
+    A worker passes `owner`: it can only give back a job it still holds, never one the sweeper handed to another.
+    A parked job waits in the dispatcher's waiting room instead of as a delayed message (generation/queue/waiting.py).
+    """
+    now = timezone.now()
+    not_before = now + timedelta(seconds=seconds)
+    rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
+    if owner is not None:
+        rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
+    with transaction.atomic():
+        moved = rows.update(
+            status=Status.QUEUED,
+            stage=stage,
+            not_before=not_before,
+            lease_owner="",
+            lease_expires_at=None,
+            dispatched_at=now if parked else F("dispatched_at"),
+        )
+        if moved != 1:
+            return False
+        generation.refresh_from_db()
+        if parked:
+            transaction.on_commit(lambda: park_now(generation, not_before.timestamp()))
+        else:
+            messages.dispatch_later(generation.pk, seconds)
+        events.publish(generation)
+    log.info("generation deferred gen=%s stage=%s wait_s=%.1f reason=%s", generation.pk, stage, seconds, reason)
+    return True
+
+
+def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> bool:
+    """Wait for a rate-limit slot in the dispatcher's waiting room: no message, no worker slot, no attempt."""
+    return defer(generation, seconds=seconds, stage=Stage.WAITING, reason=reason, owner=owner, parked=True)
+
+
+def park_now(generation: Generation, ready_at: float) -> None:
+    try:
+        waiting.park(
+            generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue, ready_at=ready_at
+        )
+    except Exception:
+        # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.
+        log.warning("could not park gen=%s; dispatching instead", generation.pk, exc_info=True)
+        messages.dispatch(generation.pk, countdown=max(ready_at - timezone.now().timestamp(), 0))
+
+
+def reclaim(generation: Generation, owner: str) -> bool:
+    """Take back a job whose lease lapsed while its call was in flight, if no other worker has claimed it since.
+
+    The provider already did (and billed) the work: keeping the result beats running the job a second time.
+    """
+    now = timezone.now()
+    taken = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        not_before=None,
+    )
+    if taken:
+        log.warning("generation reclaimed gen=%s worker=%s: lease had lapsed during the call", generation.pk, owner)
+    return taken == 1
+
+
+def set_stage(generation: Generation, owner: str, stage: str, progress: int) -> bool:
+    updated = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
+        stage=stage, progress=progress
+    )
+    if updated:
+        generation.stage, generation.progress = stage, progress
+        events.publish(generation, on_commit=False)
+    return updated == 1
+
+
+def set_progress(generation: Generation, owner: str, progress: int, *, persist: bool) -> None:
+    """Move the bar; the database is written only every few ticks, the event goes out every tick."""
+    generation.progress = progress
+    if persist:
+        Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(progress=progress)
+    events.publish(generation, on_commit=False)
+
+
+def start_call(generation: Generation, provider: str, model: str) -> ProviderCall:
+    """Record the provider call before it is made, so calls upstream always equal calls recorded."""
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, provider=provider, model=model)
+        generation.refresh_from_db(fields=["attempts", "provider", "model"])
+        call = ProviderCall.objects.create(
+            generation=generation, attempt=generation.attempts, provider=provider, model=model
+        )
+    log.info("provider call start gen=%s attempt=%s provider=%s model=%s", generation.pk, call.attempt, provider, model)
+    return call
+
+
+def finish_call(
+    call: ProviderCall,
+    *,
+    outcome: str,
+    status_code: int | None,
+    error_code: str = "",
+    latency_s: float,
+    cost: Decimal = Decimal("0"),
+    request_id: str = "",
+) -> None:
+    call.outcome, call.status_code, call.error_code = outcome, status_code, error_code[:60]
+    call.latency_ms, call.cost_usd, call.provider_request_id = int(latency_s * 1000), cost, request_id[:100]
+    call.save(update_fields=["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id"])
+    log.info(
+        "provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",
+        call.generation_id,
+        call.attempt,
+        outcome,
+        status_code,
+        call.latency_ms,
+        cost,
+    )
