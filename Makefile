@@ -33,7 +33,8 @@ bench: venv-dev
 lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	TESTING=1 $(VENV)/bin/mypy interiorai generation billing ops web developers sandbox
+	$(VENV)/bin/lint-imports
+	TESTING=1 $(VENV)/bin/mypy core interiorai generation billing ops web developers sandbox
 
 format: venv-dev
 	$(VENV)/bin/ruff format .
