@@ -1,7 +1,8 @@
 """A circuit breaker whose state lives in Redis, so every worker on every machine sees the same one.
 
 Closed: calls go through and outcomes are counted in one-second buckets. When the failure rate over the
-window passes the threshold (with enough calls to judge), it opens for `open_s`. After that it is
+window passes the threshold (with enough calls to judge), or `consecutive_failures` calls in a row fail (so
+that a quiet hour's outage still trips it), it opens for `open_s`. After that it is
 half-open: the first caller to take the probe lease makes one call; success closes the breaker,
 failure opens it again. Everyone else is told to wait, and keeps their job queued.
 """
@@ -44,7 +45,18 @@ end
 local bucket = KEYS[3] .. now_s
 redis.call('HINCRBY', bucket, ok and 'ok' or 'fail', 1)
 redis.call('EXPIRE', bucket, window + 5)
-if ok then return 'closed' end
+if ok then
+  redis.call('HDEL', KEYS[1], 'run')
+  return 'closed'
+end
+local run = redis.call('HINCRBY', KEYS[1], 'run', 1)
+local in_a_row = tonumber(ARGV[7])
+if in_a_row > 0 and run >= in_a_row then
+  redis.call('HSET', KEYS[1], 'open_until', now_ms + tonumber(ARGV[5]))
+  redis.call('HDEL', KEYS[1], 'run')
+  redis.call('HINCRBY', KEYS[1], 'opened', 1)
+  return 'open'
+end
 local fails, total = 0, 0
 for i = 0, window - 1 do
   local counts = redis.call('HMGET', KEYS[3] .. (now_s - i), 'ok', 'fail')
@@ -54,6 +66,7 @@ for i = 0, window - 1 do
 end
 if total >= tonumber(ARGV[3]) and fails / total >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'open_until', now_ms + tonumber(ARGV[5]))
+  redis.call('HDEL', KEYS[1], 'run')
   redis.call('HINCRBY', KEYS[1], 'opened', 1)
   return 'open'
 end
@@ -68,6 +81,7 @@ class BreakerPolicy:
     failure_rate: float = 0.5
     open_s: float = 20.0
     probe_lease_s: float = 180.0
+    consecutive_failures: int = 5  # 0: only the failure rate opens it
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,15 @@ class CircuitBreaker:
         p = self.policy
         result = self._record(
             keys=self.keys,
-            args=["1" if success else "0", p.window_s, p.min_calls, p.failure_rate, int(p.open_s * 1000), holder],
+            args=[
+                "1" if success else "0",
+                p.window_s,
+                p.min_calls,
+                p.failure_rate,
+                int(p.open_s * 1000),
+                holder,
+                p.consecutive_failures,
+            ],
         )
         return result.decode() if isinstance(result, bytes) else result
 

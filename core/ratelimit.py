@@ -9,9 +9,8 @@ A 429 from the provider pauses everyone for that model for as long as it asked.
 
 from __future__ import annotations
 
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 
@@ -22,7 +21,7 @@ local window = tonumber(ARGV[1])
 local max_wait = tonumber(ARGV[2])
 local token = ARGV[3]
 local paused = redis.call('PTTL', KEYS[3])
-if paused > 0 then return {0, paused} end
+if paused > 0 then return {0, paused, 0} end
 local wait = 0
 for i = 1, 2 do
   local limit = tonumber(ARGV[3 + i * 2 - 1])
@@ -38,7 +37,7 @@ for i = 1, 2 do
     end
   end
 end
-if wait > max_wait then return {0, wait} end
+if wait > max_wait then return {0, wait, 0} end
 local at = now + wait
 for i = 1, 2 do
   local limit = tonumber(ARGV[3 + i * 2 - 1])
@@ -49,7 +48,7 @@ for i = 1, 2 do
     redis.call('PEXPIRE', KEYS[i], window + wait + 1000)
   end
 end
-return {1, wait}
+return {1, wait, at}
 """
 
 # Re-stamp a granted booking with the moment the request really leaves (ZADD XX GT: only ever later, never a
@@ -80,29 +79,40 @@ class Permit:
     token: str = ""
     requests: int = 0
     images: int = 0
+    at: float = 0.0  # when the booked slot opens: epoch seconds on Redis's clock (every host shares it)
 
 
+# A booking redelivered this long after its slot (its worker died holding it) no longer stands: its entries may
+# have left the window. The worker releases it and asks the limiter afresh.
 STALE_BOOKING_S = 1.0
 
 
 def permit_to_message(permit: Permit, target: str) -> dict[str, object]:
-    """A booking made by the dispatcher travels with the job's message to the worker that will use it.
-
-    It carries the wall-clock moment its slot opens: a worker that receives it early waits until then.
-    """
-    at = time.time() + permit.wait_s
-    return {"target": target, "token": permit.token, "requests": permit.requests, "images": permit.images, "at": at}
+    """A booking made by the dispatcher travels with the job's message to the worker that will use it."""
+    return {
+        "target": target,
+        "token": permit.token,
+        "requests": permit.requests,
+        "images": permit.images,
+        "at": permit.at,
+    }
 
 
 def permit_from_message(message: dict[str, object] | None) -> tuple[str, Permit] | None:
+    """The booking a message carries; its `wait_s` is still to be measured against Redis's clock (`wait_until`)."""
     if not message:
         return None
     requests, images = int(message["requests"]), int(message["images"])  # type: ignore[call-overload]
-    wait_s = float(message.get("at") or 0) - time.time()  # type: ignore[arg-type]
-    # A booking redelivered long after its slot (its worker died holding it) no longer stands: its entries may
-    # have left the window. It is refused here and the job asks the limiter afresh.
-    granted = wait_s > -STALE_BOOKING_S
-    return str(message["target"]), Permit(granted, round(max(wait_s, 0.0), 3), str(message["token"]), requests, images)
+    at = float(message.get("at") or 0)  # type: ignore[arg-type]
+    return str(message["target"]), Permit(True, 0.0, str(message["token"]), requests, images, at)
+
+
+def wait_until(permit: Permit, now: float) -> Permit | None:
+    """The booking with its wait measured at `now` (Redis's clock), or None if its slot is long gone."""
+    wait_s = permit.at - now
+    if wait_s < -STALE_BOOKING_S:
+        return None
+    return replace(permit, wait_s=round(max(wait_s, 0.0), 3))
 
 
 @dataclass(frozen=True)
@@ -129,14 +139,14 @@ class RateLimiter:
     def acquire(self, images: int = 1, *, max_wait_s: float = 0.0) -> Permit:
         """Book one request and `images` images now or within `max_wait_s`, or say how long to wait."""
         token = uuid.uuid4().hex
-        granted, wait_ms = self._acquire(
+        granted, wait_ms, at_ms = self._acquire(
             keys=self.keys,
             args=[self.window_ms, int(max_wait_s * 1000), token, self.limits.rpm, 1, self.limits.ipm, images],
         )
         if not granted:
             return Permit(False, int(wait_ms) / 1000)
         booked = (min(1, self.limits.rpm), min(images, self.limits.ipm))
-        return Permit(True, int(wait_ms) / 1000, token, *booked)
+        return Permit(True, int(wait_ms) / 1000, token, *booked, at=int(at_ms) / 1000)
 
     def release(self, permit: Permit) -> None:
         """Give back a booking that will not be used (its job was cancelled or finished meanwhile)."""

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing import services as billing
@@ -60,10 +60,16 @@ def finish(
     return True
 
 
-def held_by(generation: Generation, owner: str | None) -> QuerySet[Generation]:
-    """The job's row while it is unfinished, and, when `owner` is given, only while that worker holds it."""
+def held_by(generation: Generation, owner: str | None = None, expect: Q | None = None) -> QuerySet[Generation]:
+    """The job's row while it is unfinished; while `owner` holds it, if given; while it is as `expect` says, if given.
+
+    A worker passes `owner`: it can only change a job it still holds. The sweeper passes the lease it saw lapse as
+    `expect`: it must never take back a job that a live worker claimed or renewed since.
+    """
     rows = Generation.objects.filter(pk=generation.pk, status__in=UNFINISHED)
-    return rows if owner is None else rows.filter(status=Status.RUNNING, lease_owner=owner)
+    if owner is not None:
+        rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
+    return rows if expect is None else rows.filter(expect)
 
 
 def succeed(generation: Generation, owner: str, *, image_names: list[str], cost: Decimal) -> bool:
@@ -88,11 +94,11 @@ def succeed(generation: Generation, owner: str, *, image_names: list[str], cost:
     return True
 
 
-def fail(generation: Generation, *, code: str, message: str, owner: str | None = None) -> bool:
+def fail(generation: Generation, *, code: str, message: str, owner: str | None = None, expect: Q | None = None) -> bool:
     """End the job as failed and release its reservation: the user pays nothing for it."""
     done = finish(
         generation,
-        held_by(generation, owner),
+        held_by(generation, owner, expect),
         charge=None,
         note=f"failed: {code}",
         then=lambda: finish_followers(generation.pk),
@@ -106,9 +112,9 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
     return done
 
 
-def expire(generation: Generation, *, owner: str | None = None) -> bool:
+def expire(generation: Generation, *, owner: str | None = None, expect: Q | None = None) -> bool:
     """Fail a job that ran out of time, whatever the provider last said (a 429 is never the user's to see)."""
-    return fail(generation, code="deadline", message=DEADLINE_MESSAGE, owner=owner)
+    return fail(generation, code="deadline", message=DEADLINE_MESSAGE, owner=owner, expect=expect)
 
 
 def cancel(generation: Generation) -> bool:

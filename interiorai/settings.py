@@ -215,8 +215,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Every generation worker sweeps on its own (generation/runtime/sweeper.py, one at a time through a lock); beat
+# sends the same sweep too, so a cluster needs no beat for its jobs, and two beats do no harm.
+SWEEP_INTERVAL_S = envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
-    "generation-sweep": {"task": "generation.sweep", "schedule": envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)},
+    "generation-sweep": {"task": "generation.sweep", "schedule": SWEEP_INTERVAL_S},
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
 }
 CELERY_TASK_ALWAYS_EAGER = False
@@ -237,6 +240,9 @@ GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
 # default leaves a quarter of the deadline for retries and for paid jobs that arrive later and go first.
 ADMISSION_MAX_WAIT_S = envint("ADMISSION_MAX_WAIT_S", GENERATION_DEADLINE_S * 3 // 4, minimum=0)
 GENERATION_LEASE_S = envint("GENERATION_LEASE_S", 60, minimum=2)
+# How long a worker keeps trying to store and settle a result it has paid for (the database or the storage is
+# down) before it gives the job up; its lease is renewed meanwhile, so nobody buys the result a second time.
+RESULT_KEEP_S = envfloat("RESULT_KEEP_S", 600.0, minimum=1)
 GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
 REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=1)
@@ -254,6 +260,8 @@ BREAKER_WINDOW_S = envint("BREAKER_WINDOW_S", 30, minimum=1)
 BREAKER_MIN_CALLS = envint("BREAKER_MIN_CALLS", 10, minimum=1)
 BREAKER_FAILURE_RATE = envfloat("BREAKER_FAILURE_RATE", 0.5, minimum=0.01)
 BREAKER_OPEN_S = envfloat("BREAKER_OPEN_S", 20.0, minimum=0.1)
+# Failed calls in a row that open the breaker whatever the traffic (0: only BREAKER_FAILURE_RATE does).
+BREAKER_CONSECUTIVE_FAILURES = envint("BREAKER_CONSECUTIVE_FAILURES", 5, minimum=0)
 RATE_LIMIT_MAX_WAIT_S = envfloat("RATE_LIMIT_MAX_WAIT_S", 3.0, minimum=0)
 # The provider's "minute" (shortened only by time-scaled tests and benchmarks) and the margin that absorbs
 # the skew between our clock stamping a request and the provider's.

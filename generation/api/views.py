@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,8 +29,6 @@ from generation.api.serializers import (
 )
 from generation.models import Generation, IdempotencyKey, Room
 from generation.styles import catalogue
-
-IDEMPOTENCY_ABANDONED_AFTER = timedelta(minutes=2)
 
 
 def owned_rooms(request: Request) -> QuerySet[Room]:
@@ -91,39 +88,28 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if len(key) > 255:
             raise ApiError("invalid", "Idempotency-Key must be at most 255 characters.")
         fingerprint = services.request_fingerprint(form.validated_data)
-        record, replay = self._claim_key(request, key, fingerprint)
-        if replay is not None:
-            return replay
-        try:
+        # The key's record, the job and the answer commit together: a crash leaves either all or nothing. A second
+        # request with the same key waits on the record's unique index until the first commits, then replays it.
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=fingerprint)
+            except IntegrityError:
+                return self._replay(request, key, fingerprint)
             response = self._create(request, form.validated_data)
-        except Exception:
-            record.delete()  # nothing was created: the same key may be used again
-            raise
-        record.response_status = response.status_code
-        record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-        record.generation_id = response.data["id"]
-        record.save(update_fields=["response_status", "response_body", "generation"])
+            record.response_status = response.status_code
+            record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+            record.generation_id = response.data["id"]
+            record.save(update_fields=["response_status", "response_body", "generation"])
         return response
 
-    def _claim_key(self, request: Request, key: str, fingerprint: str) -> tuple[IdempotencyKey, Response | None]:
-        try:
-            with transaction.atomic():
-                return IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=fingerprint), None
-        except IntegrityError:
-            pass
+    def _replay(self, request: Request, key: str, fingerprint: str) -> Response:
         existing = IdempotencyKey.objects.get(user=request.user, key=key)
         if existing.fingerprint != fingerprint:
             raise ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.", 422)
-        if existing.response_status is None:
-            if timezone.now() - existing.created_at < IDEMPOTENCY_ABANDONED_AFTER:
-                raise ApiError(
-                    "idempotency_key_in_use", "A request with this Idempotency-Key is still in progress.", 409
-                )
-            existing.delete()
-            return self._claim_key(request, key, fingerprint)
         replay = Response(existing.response_body, status=existing.response_status)
         replay["Idempotent-Replayed"] = "true"
-        return existing, replay
+        return replay
 
     def _create(self, request: Request, data: dict[str, Any]) -> Response:
         room = owned_rooms(request).filter(pk=data["room"]).first()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
@@ -100,14 +101,22 @@ class Matcher:
             return False
         if self.vector is None:
             self.vector, vectors = vectors[0], vectors[1:]
-        for candidate, vector in zip(missing, vectors, strict=True):
-            candidate.prompt_embedding = to_bytes(vector)
-            Generation.objects.filter(pk=candidate.pk).update(prompt_embedding=candidate.prompt_embedding)
+        stored = {candidate.pk: to_bytes(vector) for candidate, vector in zip(missing, vectors, strict=True)}
+        for candidate in missing:
+            candidate.prompt_embedding = stored[candidate.pk]
+        # Kept for the next lookups once this request commits. Written now, inside a create that holds its account's
+        # lock, they would lock other jobs' rows in the opposite order to a settlement (job, then account).
+        transaction.on_commit(lambda: store_vectors(stored), robust=True)
         return True
 
     @property
     def embedding(self) -> bytes | None:
         return None if self.vector is None else to_bytes(self.vector)
+
+
+def store_vectors(vectors: dict[Any, bytes]) -> None:
+    for pk, vector in vectors.items():
+        Generation.objects.filter(pk=pk, prompt_embedding__isnull=True).update(prompt_embedding=vector)
 
 
 # Lookup ---------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def breaker_for(target: Target) -> CircuitBreaker:
         failure_rate=settings.BREAKER_FAILURE_RATE,
         open_s=settings.BREAKER_OPEN_S,
         probe_lease_s=settings.CELERY_TASK_TIME_LIMIT,
+        consecutive_failures=settings.BREAKER_CONSECUTIVE_FAILURES,
     )
     return CircuitBreaker(redis_client(), target.name, policy)
 

@@ -8,9 +8,9 @@ import uuid
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
-from core.redis import redis_client
+from core.redis import redis_client, zadd_after
 from generation.models import Generation
 
 log = logging.getLogger("generation")
@@ -38,7 +38,7 @@ def dispatch(
         return False
     if not send(generation_id, generation.queue, countdown, request_id=generation.request_id):
         return False
-    Generation.objects.filter(pk=generation_id).update(dispatched_at=timezone.now())
+    Generation.objects.filter(pk=generation_id).update(dispatched_at=Now())
     return True
 
 
@@ -67,8 +67,8 @@ def send(
             retry=False,
             headers={"request_id": request_id} if request_id else None,
         )
-        # Remember when the message should be picked up: the sweeper re-sends it if it never is.
-        redis_client().zadd(ENQUEUED_SET, {str(generation_id): timezone.now().timestamp() + countdown})
+        # Remember when the message should be picked up (on Redis's clock): the sweeper re-sends it if it never is.
+        zadd_after(redis_client(), ENQUEUED_SET, str(generation_id), countdown)
     except Exception:
         log.warning("dispatch failed gen=%s; the sweeper will retry", generation_id, exc_info=True)
         return False

@@ -11,12 +11,11 @@ sets, the sweeper re-dispatches those jobs like any other lost message.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import redis
 
-from core.redis import as_text, redis_client
+from core.redis import as_text, count_due, redis_client, zadd_after
 
 PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)
 LEVELS = "gen:parked:levels"  # the priorities that have a parked set
@@ -38,12 +37,11 @@ class Parked:
         return cls(generation_id, int(images), queue)
 
 
-def park(generation_id: object, *, priority: int, images: int, queue: str, ready_at: float) -> None:
-    """Wait in Redis until `ready_at` and a free slot: no message, no worker, nothing polled."""
-    pipe = redis_client().pipeline(transaction=False)
-    pipe.zadd(PARKED.format(priority=priority), {Parked(str(generation_id), images, queue).member: ready_at})
-    pipe.sadd(LEVELS, priority)
-    pipe.execute()
+def park(generation_id: object, *, priority: int, images: int, queue: str, delay_s: float) -> None:
+    """Wait in Redis for `delay_s` (on Redis's clock) and then a free slot: no message, no worker, nothing polled."""
+    client = redis_client()
+    zadd_after(client, PARKED.format(priority=priority), Parked(str(generation_id), images, queue).member, delay_s)
+    client.sadd(LEVELS, priority)
 
 
 def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:
@@ -58,14 +56,8 @@ def levels(client: redis.Redis) -> list[int]:
 def waiting_ahead(priority: int, within_s: float) -> bool:
     """Whether a parked job of this priority or higher is due within `within_s`: it has the next slot first."""
     client = redis_client()
-    horizon = time.time() + within_s
-    ahead = [level for level in levels(client) if level >= priority]
-    if not ahead:
-        return False
-    pipe = client.pipeline(transaction=False)
-    for level in ahead:
-        pipe.zcount(PARKED.format(priority=level), "-inf", horizon)
-    return any(pipe.execute())
+    ahead = [PARKED.format(priority=level) for level in levels(client) if level >= priority]
+    return count_due(client, ahead, within_s) > 0
 
 
 def parked_ids(client: redis.Redis) -> set[str]:

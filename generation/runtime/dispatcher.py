@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from core.ratelimit import Permit, permit_to_message
-from core.redis import redis_client
+from core.redis import redis_client, server_time
 from generation.provider import gates
 from generation.queue import messages
 from generation.queue.waiting import PARKED, Parked, levels
@@ -78,7 +78,8 @@ class Dispatcher:
             self.wake_one(client)
             return settings.BREAKER_MIN_WAIT_S
         limiter = gates.limiter_for(target)
-        now = time.time()
+        now = server_time(client)  # every host parks and books on Redis's clock, never its own
+        started = time.monotonic()
         earliest = now + IDLE_S
         for level in levels(client):
             key = PARKED.format(priority=level)
@@ -95,10 +96,10 @@ class Dispatcher:
             upcoming = client.zrangebyscore(key, now, "+inf", start=0, num=1, withscores=True)
             if upcoming:
                 earliest = min(earliest, float(upcoming[0][1]))
-        return min(max(earliest - time.time(), 0.005), IDLE_S)
+        return min(max(earliest - now - (time.monotonic() - started), 0.005), IDLE_S)
 
     def wake_one(self, client: redis.Redis) -> None:
-        now = time.time()
+        now = server_time(client)
         for level in levels(client):
             key = PARKED.format(priority=level)
             oldest: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=1)

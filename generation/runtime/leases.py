@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db.models import F, Q
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, Now
 
 from generation import events
+from generation.finish import held_by
 from generation.models import Generation, ProviderCall
 from generation.queue import messages, waiting
 
@@ -26,25 +28,37 @@ Stage = Generation.Stage
 
 def claim(generation_id: str, owner: str) -> Generation | None:
     """Take the job for this worker, or None if it is not ours to run (duplicate, cancelled, too early, busy)."""
-    now = timezone.now()
     messages.picked_up(generation_id)
-    generation = Generation.objects.filter(pk=generation_id).select_related("owner__account__tier").first()
+    # Times are the database's (`Now()`), never this host's clock, which may run seconds ahead or behind.
+    generation = (
+        Generation.objects.filter(pk=generation_id)
+        .annotate(db_now=Now())
+        .select_related("owner__account__tier")
+        .first()
+    )
     if generation is None or generation.status != Status.QUEUED:
         return None
-    if generation.not_before and generation.not_before > now + timedelta(seconds=1):
-        messages.dispatch_later(generation.pk, (generation.not_before - now).total_seconds())
+    early = (generation.not_before - generation.db_now).total_seconds() if generation.not_before else 0
+    if early > 1:
+        messages.dispatch_later(generation.pk, early)
         return None
     cap = generation.owner.account.tier.max_in_flight
-    running = Generation.objects.filter(owner_id=generation.owner_id, status=Status.RUNNING).count()
-    if running >= cap:
+    if running_jobs(generation.owner_id) >= cap:
         # Fairness: one user's backlog waits its turn instead of filling every worker slot.
-        defer(generation, seconds=settings.IN_FLIGHT_RETRY_S, stage=Stage.QUEUED, reason="user at in-flight cap")
+        # Only while it is still queued: another worker may have claimed it since it was read.
+        defer(
+            generation,
+            seconds=settings.IN_FLIGHT_RETRY_S,
+            stage=Stage.QUEUED,
+            reason="user at in-flight cap",
+            expect=Q(status=Status.QUEUED),
+        )
         return None
     claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
         status=Status.RUNNING,
         lease_owner=owner,
-        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
-        started_at=F("started_at") if generation.started_at else now,
+        lease_expires_at=lease_from_now(),
+        started_at=Coalesce("started_at", Now()),
         not_before=None,
     )
     if claimed != 1:
@@ -54,12 +68,25 @@ def claim(generation_id: str, owner: str) -> Generation | None:
     return generation
 
 
+def running_jobs(owner_id: int) -> int:
+    return Generation.objects.filter(owner_id=owner_id, status=Status.RUNNING).count()
+
+
+def lease_from_now() -> CombinedExpression:
+    return Now() + timedelta(seconds=settings.GENERATION_LEASE_S)
+
+
+def past_deadline(generation: Generation, within_s: float = 0.0) -> bool:
+    """Whether the job's deadline passes within `within_s` seconds, by the database's clock."""
+    cutoff = Now() + timedelta(seconds=within_s)
+    return Generation.objects.filter(pk=generation.pk, deadline_at__lte=cutoff).exists()
+
+
 def renew_lease(generation: Generation, owner: str) -> bool:
     """Extend the worker's lease; False if the job was taken away (cancelled, failed past its deadline)."""
-    until = timezone.now() + timedelta(seconds=settings.GENERATION_LEASE_S)
     return (
         Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, lease_owner=owner).update(
-            lease_expires_at=until
+            lease_expires_at=lease_from_now()
         )
         == 1
     )
@@ -72,32 +99,30 @@ def defer(
     stage: str,
     reason: str,
     owner: str | None = None,
+    expect: Q | None = None,
     parked: bool = False,
 ) -> bool:
     """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt.
 
-    A worker passes `owner`: it can only give back a job it still holds, never one the sweeper handed to another.
-    A parked job waits in the dispatcher's waiting room instead of as a delayed message (generation/queue/waiting.py).
+    A worker passes `owner`: it can only give back a job it still holds, never one the sweeper handed to another;
+    others pass `expect`, the state they saw (see finish.held_by). A parked job waits in the dispatcher's waiting
+    room instead of as a delayed message (generation/queue/waiting.py).
     """
-    now = timezone.now()
-    not_before = now + timedelta(seconds=seconds)
-    rows = Generation.objects.filter(pk=generation.pk, status__in=[Status.QUEUED, Status.RUNNING])
-    if owner is not None:
-        rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
+    rows = held_by(generation, owner, expect)
     with transaction.atomic():
         moved = rows.update(
             status=Status.QUEUED,
             stage=stage,
-            not_before=not_before,
+            not_before=Now() + timedelta(seconds=seconds),
             lease_owner="",
             lease_expires_at=None,
-            dispatched_at=now if parked else F("dispatched_at"),
+            dispatched_at=Now() if parked else F("dispatched_at"),
         )
         if moved != 1:
             return False
         generation.refresh_from_db()
         if parked:
-            transaction.on_commit(lambda: park_now(generation, not_before.timestamp()))
+            transaction.on_commit(lambda: park_now(generation, seconds))
         else:
             messages.dispatch_later(generation.pk, seconds)
         events.publish(generation)
@@ -110,15 +135,15 @@ def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> 
     return defer(generation, seconds=seconds, stage=Stage.WAITING, reason=reason, owner=owner, parked=True)
 
 
-def park_now(generation: Generation, ready_at: float) -> None:
+def park_now(generation: Generation, seconds: float) -> None:
     try:
         waiting.park(
-            generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue, ready_at=ready_at
+            generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue, delay_s=seconds
         )
     except Exception:
         # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.
         log.warning("could not park gen=%s; dispatching instead", generation.pk, exc_info=True)
-        messages.dispatch(generation.pk, countdown=max(ready_at - timezone.now().timestamp(), 0))
+        messages.dispatch(generation.pk, countdown=max(seconds, 0))
 
 
 def reclaim(generation: Generation, owner: str) -> bool:
@@ -126,11 +151,10 @@ def reclaim(generation: Generation, owner: str) -> bool:
 
     The provider already did (and billed) the work: keeping the result beats running the job a second time.
     """
-    now = timezone.now()
     taken = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
         status=Status.RUNNING,
         lease_owner=owner,
-        lease_expires_at=now + timedelta(seconds=settings.GENERATION_LEASE_S),
+        lease_expires_at=lease_from_now(),
         not_before=None,
     )
     if taken:

@@ -1,4 +1,9 @@
-"""Run one generation on a worker: breaker, rate limit, one recorded provider call, then settle or retry."""
+"""Run one generation on a worker: breaker, rate limit, one recorded provider call, then settle or retry.
+
+What the provider returned is never bought twice: a paid result is kept, and stored and settled through
+hiccups of the database or the storage, for as long as RESULT_KEEP_S allows. Nothing holds a database
+connection while the call is in flight, so a worker's threads need far fewer connections than slots.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,18 @@ from decimal import Decimal
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
-from django.utils import timezone
+from django.db import close_old_connections, connection
 
 from billing import pricing
 from core.counters import record_limiter_wait
-from core.ratelimit import Permit, permit_from_message
+from core.ratelimit import Permit, RateLimiter, permit_from_message, wait_until
+from core.redis import server_time
 from generation import finish
 from generation.estimates import expected_duration_s, record_duration
-from generation.files import store_images
+from generation.files import delete_files, store_images
 from generation.models import Generation, ProviderCall
 from generation.provider import client
-from generation.provider.client import Target
+from generation.provider.client import Result, Target, targets
 from generation.provider.gates import breaker_for, limiter_for, pick_target, release_booking
 from generation.provider.retry import Failure, backoff_s, classify
 from generation.queue import waiting
@@ -31,6 +36,8 @@ from generation.styles import build_prompt
 
 log = logging.getLogger("generation")
 Stage = Generation.Stage
+RESULT_NOT_STORED = "Your redesign was made but could not be saved, so it is lost; you were not charged. Try again."
+PHOTO_MISSING = "The photo of this room could not be found, so it could not be redesigned; you were not charged."
 
 
 def best_effort(action: Callable[..., object], *args: object) -> None:
@@ -44,8 +51,6 @@ def best_effort(action: Callable[..., object], *args: object) -> None:
 def run(generation_id: str, worker: str, booking: dict[str, object] | None = None) -> None:
     """Run one delivery of a job; `booking` is a rate-limit slot the dispatcher already reserved for it."""
     booked = permit_from_message(booking)
-    if booked is not None and not booked[1].granted:
-        booked = None  # stale: its slot is long gone (see permit_from_message)
     generation = leases.claim(generation_id, worker)
     if generation is None:
         if booked is not None:
@@ -56,18 +61,26 @@ def run(generation_id: str, worker: str, booking: dict[str, object] | None = Non
     except redis.RedisError:
         # Without the shared limiter and breaker no call may go out; the job waits, it does not fail.
         log.warning("redis unavailable; job waits gen=%s", generation.pk)
-        leases.defer(
-            generation,
-            seconds=settings.REDIS_DOWN_RETRY_S,
-            stage=Stage.WAITING,
-            reason="redis unavailable",
-            owner=worker,
-        )
+        give_back(generation, worker, settings.REDIS_DOWN_RETRY_S, Stage.WAITING, "redis unavailable")
+    except Exception:
+        # Anything else before the call (a paid result is handled in `deliver`): the job tries again later, and a
+        # half-open breaker's single probe is not left held by a call that was never made.
+        log.exception("generation step failed before its call gen=%s; it will be retried", generation.pk)
+        give_back(generation, worker, backoff_s(generation.attempts + 1), Stage.RETRYING, "error before the call")
+
+
+def give_back(generation: Generation, worker: str, seconds: float, stage: str, reason: str) -> None:
+    for target in targets():
+        best_effort(breaker_for(target).release_probe, worker)
+    try:
+        leases.defer(generation, seconds=seconds, stage=stage, reason=reason, owner=worker)
+    except Exception:
+        log.warning("could not give back gen=%s; the sweeper takes it back when its lease lapses", generation.pk)
 
 
 def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None = None) -> None:
     """Pass the deadline, the breaker and the rate limiter, then make the call; park the job if it must wait."""
-    if timezone.now() >= generation.deadline_at:
+    if leases.past_deadline(generation):
         if booked is not None:
             best_effort(release_booking, *booked)
         finish.expire(generation, owner=worker)
@@ -80,19 +93,8 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
         leases.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
-    if booked is not None:
-        permit = booked[1]
-    elif waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
-        # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
-        breaker_for(target).release_probe(worker)
-        leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
-        return
-    else:
-        permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
-    if not permit.granted:
-        breaker_for(target).release_probe(worker)
-        record_limiter_wait(permit.wait_s)
-        leases.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
+    permit = use_booking(limiter, booked) or book_slot(generation, worker, target, limiter)
+    if permit is None:
         return
     if permit.wait_s:
         record_limiter_wait(permit.wait_s)
@@ -101,27 +103,46 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
     call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
 
 
+def use_booking(limiter: RateLimiter, booked: tuple[str, Permit] | None) -> Permit | None:
+    """The slot the dispatcher booked, its wait measured on Redis's clock; None if there is none or it is gone."""
+    if booked is None:
+        return None
+    permit = wait_until(booked[1], server_time())
+    if permit is None:
+        best_effort(limiter.release, booked[1])  # redelivered long after its slot: give it back and ask afresh
+    return permit
+
+
+def book_slot(generation: Generation, worker: str, target: Target, limiter: RateLimiter) -> Permit | None:
+    """A slot now or within RATE_LIMIT_MAX_WAIT_S; otherwise the job parks in the waiting room (None)."""
+    if waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
+        # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
+        breaker_for(target).release_probe(worker)
+        leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
+        return None
+    permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
+    if not permit.granted:
+        breaker_for(target).release_probe(worker)
+        record_limiter_wait(permit.wait_s)
+        leases.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
+        return None
+    return permit
+
+
 def call_provider(
     generation: Generation, target: Target, worker: str, leaving: Callable[[], None] = lambda: None
 ) -> None:
     """Make the one recorded call; `leaving` runs at the last moment before the request goes out."""
-    if not leases.set_stage(generation, worker, Stage.CALLING, 10):
-        breaker_for(target).release_probe(worker)
-        return  # cancelled while waiting
-    room = generation.room
-    if room is None:
-        breaker_for(target).release_probe(worker)
-        finish.fail(
-            generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker
-        )
+    photo = read_photo(generation, target, worker)
+    if photo is None:
         return
-    with room.photo.open("rb") as photo_file:
-        photo = photo_file.read()
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
     call = leases.start_call(generation, target.provider, target.model)
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
+    # The call takes seconds to minutes: give this thread's database connection back to the pool meanwhile.
+    connection.close()
     leaving()
     try:
         result = client.edit_image(
@@ -131,28 +152,87 @@ def call_provider(
         ticker.stop()
         handle_failure(generation, call, target, worker, classify(exc), time.monotonic() - started)
         return
+    ticker.hold()  # the bar waits at 90 while the result is stored; the lease is still renewed
+    try:
+        deliver(generation, call, target, worker, result, time.monotonic() - started)
     finally:
         ticker.stop()
-    elapsed = time.monotonic() - started
+
+
+def read_photo(generation: Generation, target: Target, worker: str) -> bytes | None:
+    """The room's photo, or None (having failed or given back the job) if there is no call to make."""
+    if not leases.set_stage(generation, worker, Stage.CALLING, 10):
+        breaker_for(target).release_probe(worker)
+        return None  # cancelled while waiting
+    room = generation.room
+    if room is None:
+        breaker_for(target).release_probe(worker)
+        finish.fail(
+            generation, code="room_deleted", message="The room was deleted before its redesign started.", owner=worker
+        )
+        return None
+    try:
+        with room.photo.open("rb") as photo_file:
+            return bytes(photo_file.read())
+    except FileNotFoundError:
+        breaker_for(target).release_probe(worker)
+        log.error("room photo missing gen=%s name=%s", generation.pk, room.photo.name)
+        finish.fail(generation, code="photo_missing", message=PHOTO_MISSING, owner=worker)
+        return None
+
+
+def deliver(
+    generation: Generation, call: ProviderCall, target: Target, worker: str, result: Result, elapsed: float
+) -> None:
+    """Record the paid call, then store and settle its result; a hiccup on the way never buys it a second time."""
     cost = pricing.actual(target.model, result.size, result.quality, len(result.images), provider=target.provider)
-    leases.finish_call(
-        call,
-        outcome=ProviderCall.Outcome.SUCCESS,
-        status_code=200,
-        latency_s=elapsed,
-        cost=cost,
-        request_id=result.request_id,
-    )
     best_effort(breaker_for(target).record, True, worker)
     record_duration(target.model, elapsed)
-    storing = leases.set_stage(generation, worker, Stage.STORING, 92) or (
+    names: list[str] = []
+    delay, give_up_at = 0.2, time.monotonic() + settings.RESULT_KEEP_S
+    while True:
+        try:
+            if call.outcome != ProviderCall.Outcome.SUCCESS:
+                leases.finish_call(
+                    call,
+                    outcome=ProviderCall.Outcome.SUCCESS,
+                    status_code=200,
+                    latency_s=elapsed,
+                    cost=cost,
+                    request_id=result.request_id,
+                )
+            if not holds(generation, worker):
+                log.info("result discarded gen=%s: cancelled, or taken over, during the call", generation.pk)
+                delete_files(names)
+                return
+            names = names or store_images(generation, result.images)
+            finish.succeed(generation, worker, image_names=names, cost=cost)
+            return
+        except Exception:
+            if time.monotonic() + delay > give_up_at:
+                give_up(generation, worker, names)
+                return
+            log.warning("storing a paid result failed gen=%s; retrying in %.1fs", generation.pk, delay, exc_info=True)
+            close_old_connections()
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def give_up(generation: Generation, worker: str, names: list[str]) -> None:
+    """Fail the job, uncharged, rather than let it run (and pay) again: its result could not be kept."""
+    log.error("paid result lost gen=%s: not stored within RESULT_KEEP_S", generation.pk, exc_info=True)
+    try:
+        finish.fail(generation, code="result_not_stored", message=RESULT_NOT_STORED, owner=worker)
+        delete_files(names)
+    except Exception:
+        log.exception("could not fail gen=%s either; the sweeper takes it back once its lease lapses", generation.pk)
+
+
+def holds(generation: Generation, worker: str) -> bool:
+    """Whether this worker still holds the job, taking it back if its lease lapsed but nobody else claimed it."""
+    return leases.set_stage(generation, worker, Stage.STORING, 92) or (
         leases.reclaim(generation, worker) and leases.set_stage(generation, worker, Stage.STORING, 92)
     )
-    if not storing:
-        log.info("result discarded gen=%s: cancelled, or taken over, during the call", generation.pk)
-        return
-    names = store_images(generation, result.images)
-    finish.succeed(generation, worker, image_names=names, cost=cost)
 
 
 def handle_failure(
@@ -173,16 +253,18 @@ def handle_failure(
     # A rate limit or a rejected request still shows a provider that answers: only real faults count.
     best_effort(breaker_for(target).record, not failure.counts_against_breaker, worker)
     generation.refresh_from_db(fields=["attempts", "deadline_at", "status"])
-    # A 429 says "not now", not "broken": it is recorded like every call but only the deadline bounds it.
+    # Failed calls back off exponentially; a 429 says "not now", not "broken", and only its retry-after counts.
     failed = generation.calls.exclude(status_code=429).count()
     delay = backoff_s(max(failed, 1), failure.retry_after_s)
-    out_of_time = timezone.now().timestamp() + delay >= generation.deadline_at.timestamp()
-    if failure.retryable and failed < settings.GENERATION_MAX_ATTEMPTS and not out_of_time:
-        leases.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code, owner=worker)
-        return
-    if failure.retryable and out_of_time:
-        # What stopped the job is its deadline; the provider's last answer (a 429 above all) is ours to absorb.
-        finish.expire(generation, owner=worker)
+    # Only a call that may have been billed (its outcome unknown) uses up an attempt: anything the provider
+    # answered without doing the work is retried for as long as the deadline allows.
+    unknown = generation.calls.filter(outcome=ProviderCall.Outcome.UNKNOWN).count()
+    if failure.retryable and unknown < settings.GENERATION_MAX_ATTEMPTS:
+        if leases.past_deadline(generation, within_s=delay):
+            # What stopped the job is its deadline; the provider's last answer (a 429 above all) is ours to absorb.
+            finish.expire(generation, owner=worker)
+        else:
+            leases.defer(generation, seconds=delay, stage=Stage.RETRYING, reason=failure.code, owner=worker)
         return
     message = failure.message if not failure.retryable else f"{failure.message} We tried {generation.attempts} times."
     finish.fail(generation, code=failure.code, message=f"{message} You were not charged.", owner=worker)
@@ -192,19 +274,24 @@ class ProgressTicker:
     """Moves the progress bar while the provider call is in flight and keeps the worker's lease alive.
 
     Progress follows 1 - exp(-t/expected) from 10 to 90: it moves every tick, slows as the call runs
-    long, and never reaches the end before the images are stored.
+    long, and never reaches the end before the images are stored. Once the call is back (`hold`), it only
+    renews the lease, for as long as the result takes to store.
     """
 
     def __init__(self, generation: Generation, worker: str, expected_s: float) -> None:
         self.generation = generation
         self.worker = worker
         self.expected_s = max(expected_s, 0.5)
+        self._moving = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"progress-{generation.pk}", daemon=True)
 
     def start(self) -> None:
         self._started = time.monotonic()
         self._thread.start()
+
+    def hold(self) -> None:
+        self._moving = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -217,29 +304,28 @@ class ProgressTicker:
     def _run(self) -> None:
         tick = settings.PROGRESS_TICK_S
         last, ticks, renewed = self.generation.progress, 0, True
-        try:
-            while not self._stop.wait(tick):
-                ticks += 1
-                value = self.progress_at(time.monotonic() - self._started)
-                # Renew every fifth tick, and on every tick after a failed renewal until one succeeds.
-                persist = ticks % 5 == 0 or not renewed
-                try:
-                    if persist:
-                        renewed = leases.renew_lease(self.generation, self.worker) or leases.reclaim(
-                            self.generation, self.worker
-                        )
-                        if not renewed and self._is_final():
-                            return  # cancelled, or failed past its deadline: nothing left to keep alive
-                    if value != last:
-                        leases.set_progress(self.generation, self.worker, value, persist=persist and renewed)
-                        last = value
-                except Exception:
-                    # A database or Redis hiccup must not let the lease lapse: the call is paid for either way.
-                    renewed = False
-                    log.warning("progress tick failed gen=%s; retrying", self.generation.pk, exc_info=True)
-                    close_old_connections()
-        finally:
-            close_old_connections()
+        while not self._stop.wait(tick):
+            ticks += 1
+            value = self.progress_at(time.monotonic() - self._started)
+            # Renew every fifth tick, and on every tick after a failed renewal until one succeeds.
+            persist = ticks % 5 == 0 or not renewed
+            try:
+                if persist:
+                    renewed = leases.renew_lease(self.generation, self.worker) or leases.reclaim(
+                        self.generation, self.worker
+                    )
+                    if not renewed and self._is_final():
+                        return  # cancelled, or failed past its deadline: nothing left to keep alive
+                if self._moving and value != last:
+                    leases.set_progress(self.generation, self.worker, value, persist=persist and renewed)
+                    last = value
+            except Exception:
+                # A database or Redis hiccup must not let the lease lapse: the call is paid for either way.
+                renewed = False
+                log.warning("progress tick failed gen=%s; retrying", self.generation.pk, exc_info=True)
+            finally:
+                if persist:
+                    connection.close()  # back to the pool between renewals: a ticker holds none while it waits
 
     def _is_final(self) -> bool:
         status = Generation.objects.filter(pk=self.generation.pk).values_list("status", flat=True).first()

@@ -24,7 +24,7 @@ def run_generation(self: Any, generation_id: str, booking: dict[str, object] | N
         pipeline.run(generation_id, worker, booking)
     except SoftTimeLimitExceeded:
         log.warning("generation hit the soft time limit gen=%s", generation_id)
-        sweeper.recover_one(generation_id, reason="time limit")
+        sweeper.recover_one(generation_id, reason="time limit", owner=worker)
     finally:
         request_id_var.reset(token)
 

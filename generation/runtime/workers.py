@@ -1,4 +1,4 @@
-"""A generation worker's life: it advertises its slots while it runs and runs a dispatcher candidate."""
+"""A generation worker's life: it advertises its slots, runs a dispatcher candidate and a sweeper."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from generation import capacity
-from generation.runtime import dispatcher
+from generation.runtime import dispatcher, sweeper
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -33,6 +33,7 @@ def start_heartbeat(sender: Any, **_: Any) -> None:
     slots = int(sender.controller.concurrency or 1)
     threading.Thread(target=_advertise, args=(sender.hostname, slots), name="gen-heartbeat", daemon=True).start()
     dispatcher.start_in_this_process()
+    sweeper.start_in_this_process()
     log.info("generation worker ready host=%s slots=%s queues=%s", sender.hostname, slots, ",".join(queues))
 
 
@@ -40,6 +41,7 @@ def start_heartbeat(sender: Any, **_: Any) -> None:
 def stop_heartbeat(sender: Any = None, **_: Any) -> None:
     _stop.set()
     dispatcher.stop_in_this_process()
+    sweeper.stop_in_this_process()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         try:

@@ -84,3 +84,13 @@ def test_a_released_probe_lease_lets_the_next_caller_probe(breaker):
     assert breaker.allow("a").state == "probe"
     breaker.release_probe("a")
     assert breaker.allow("b").state == "probe"
+
+
+def test_a_run_of_failures_opens_it_however_quiet_the_traffic():
+    quiet = BreakerPolicy(window_s=10, min_calls=100, failure_rate=0.5, open_s=0.5, consecutive_failures=3)
+    breaker = CircuitBreaker(redis.Redis.from_url(settings.REDIS_URL), "b-quiet", quiet)
+    for ok in (False, False, True, False, False):
+        breaker.record(ok, "w")
+    assert breaker.state() == "closed", "a success in between starts the count again"
+    breaker.record(False, "w")
+    assert breaker.state() == "open"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from core.redis import redis_client
+from core.ratelimit import permit_from_message, permit_to_message, wait_until
+from core.redis import redis_client, server_time
 from generation.provider.client import targets
 from generation.provider.gates import limiter_for
 from generation.queue import messages, waiting
@@ -39,7 +39,7 @@ def two_per_window(settings: Any) -> None:
 
 
 def park(name: str, priority: int, *, ago: float = 1.0) -> str:
-    waiting.park(name, priority=priority, images=1, queue="gen.standard", ready_at=time.time() - ago)
+    waiting.park(name, priority=priority, images=1, queue="gen.standard", delay_s=-ago)
     return name
 
 
@@ -59,7 +59,7 @@ def test_free_slots_go_to_the_highest_priority_first_then_the_oldest(db, sent, t
 
 
 def test_a_job_not_yet_due_stays_parked(db, sent, two_per_window):
-    waiting.park("later", priority=0, images=1, queue="gen.standard", ready_at=time.time() + 30)
+    waiting.park("later", priority=0, images=1, queue="gen.standard", delay_s=30)
     pause = Dispatcher("test").step()
     assert sent == [] and 0 < pause <= dispatcher.IDLE_S
 
@@ -91,12 +91,17 @@ def test_parked_members_round_trip():
     assert Parked.parse(job.member.encode()) == job
 
 
-def test_a_booking_waits_for_its_slot_and_a_stale_one_is_refused():
-    from core.ratelimit import Permit, permit_from_message, permit_to_message
-
-    booked = permit_to_message(Permit(True, 0.3, "tok", 1, 1), "sandbox/gpt-image-1")
-    target, permit = permit_from_message(booked)
-    assert target == "sandbox/gpt-image-1" and permit.granted and 0.2 < permit.wait_s <= 0.3
+def test_a_booking_waits_for_its_slot_on_redis_clock_and_a_stale_one_is_refused(two_per_window):
+    limiter = limiter_for(targets()[0])
+    limiter.acquire(1)
+    limiter.acquire(1)
+    third = limiter.acquire(1, max_wait_s=5)  # the window is full: booked for when its first slot frees
+    now = server_time()
+    assert third.granted and 0 < third.wait_s <= 2 and abs(third.at - (now + third.wait_s)) < 0.5
+    target, permit = permit_from_message(permit_to_message(third, "sandbox:gpt-image-1"))
+    assert target == "sandbox:gpt-image-1" and permit.at == third.at
+    # Measured on Redis's clock, whatever the clock of the host that reads it says.
+    waiting_for = wait_until(permit, now)
+    assert waiting_for is not None and 0 < waiting_for.wait_s <= third.wait_s + 0.01
     # Redelivered seconds after its slot (the worker holding it died): the job must ask the limiter again.
-    _, stale = permit_from_message({**booked, "at": time.time() - 5})
-    assert not stale.granted
+    assert wait_until(permit, third.at + 5) is None
