@@ -15,7 +15,10 @@ from PIL import Image
 
 from sandbox.spec import validate_request
 from sandbox.testing import free_port
-from tests.conftest import Web, Worker, client_for, room_photo, stack_env, upload_room, wait_final, wait_for
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
+from tests.support.stack import Web, Worker, stack_env
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from generation.models import Room
-from tests.conftest import client_for, room_photo, upload_room
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,9 @@ from billing.services import ledger_totals
 from core.counters import CACHE_KEY
 from core.redis import redis_client
 from generation.models import Generation
-from tests.conftest import client_for, room_photo, upload_room, wait_final, wait_for
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -17,8 +17,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from developers.tokens import create_token
-from tests.conftest import Web, room_photo, stack_env
-from tests.developers.conftest import end_generation
+from tests.support.images import room_photo
+from tests.support.jobs import end_generation
+from tests.support.stack import Web, stack_env
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES = 6  # requests per operation and mode

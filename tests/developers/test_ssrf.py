@@ -9,7 +9,8 @@ import pytest
 
 from developers import netguard, webhooks
 from developers.models import WebhookDelivery, WebhookEndpoint
-from tests.developers.conftest import end_generation, register, start_generation
+from tests.support.jobs import end_generation, start_generation
+from tests.support.webhooks import Receiver, register, start_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -246,8 +247,6 @@ def tls_receiver(tmp_path):
     """An https receiver on 127.0.0.1 with a certificate for hooks.example.test; it records the SNI it is sent."""
     import ssl
 
-    from tests.developers.conftest import Receiver, _start
-
     pem = self_signed("hooks.example.test", tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pem)
@@ -258,7 +257,7 @@ def tls_receiver(tmp_path):
         server.socket = context.wrap_socket(server.socket, server_side=True)
         return Receiver(server)
 
-    receiver = _start(make)
+    receiver = start_receiver(make)
     receiver.sni = names
     receiver.pem = pem
     yield receiver

@@ -10,6 +10,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from developers.models import ApiToken
+from tests.support.api import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,6 @@ def test_bad_credentials_are_401_in_the_error_envelope(alice, header):
 
 
 def test_every_api_endpoint_takes_a_token(alice):
-    from tests.conftest import client_for
 
     api = client_for(alice)
     for path in (

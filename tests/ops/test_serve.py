@@ -13,7 +13,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ROOT, stack_env, wait_for
+from tests.support.stack import ROOT, stack_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, wait_for
+from tests.support.stack import ROOT
+from tests.support.waiting import wait_for
 
 
 def supervise(*command: str, log: Path) -> subprocess.Popen[bytes]:

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from generation.models import Generation
 from interiorai.celery import check_redelivery_settings
-from tests.conftest import ROOT, wait_final, wait_for
-from tests.pipeline.test_resilience import submit
+from tests.support.jobs import submit
+from tests.support.stack import ROOT
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 

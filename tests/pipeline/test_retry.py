@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from generation.provider.retry import backoff_s, classify
-from tests.conftest import room_photo
+from tests.support.images import room_photo
 
 
 def call(provider, **kwargs):

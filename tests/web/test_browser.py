@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import ROOT, room_photo
+from tests.support.images import room_photo
 from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
 LAPTOP = {"width": 1366, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
-SCREENSHOTS = ROOT / "var" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 # Every value the progress bar shows, with the status shown beside it at that moment.
 RECORD_PROGRESS = """

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from generation.models import Generation, Room
-from tests.conftest import room_photo
+from tests.support.images import room_photo
 
 pytestmark = pytest.mark.django_db
 
