@@ -46,7 +46,7 @@ def test_requests_we_send_the_provider_conform_to_the_openai_spec(worker, provid
 
 @pytest.fixture
 def s3_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - Flask and every AWS mock, a second to import
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

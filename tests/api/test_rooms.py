@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -15,8 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 def stored_files(settings) -> list[str]:
-    from pathlib import Path
-
     root = Path(settings.MEDIA_ROOT) / "rooms"
     return sorted(p.name for p in root.glob("*")) if root.exists() else []
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
 from billing.models import Account
 from billing.services import ledger_totals
@@ -245,8 +246,6 @@ def test_a_replayed_workload_pays_once_per_distinct_picture(worker, provider, ma
 
 
 def test_cached_answers_over_http_arrive_in_milliseconds(web, worker, provider, alice):
-    import requests
-
     session = requests.Session()
     token = session.post(
         f"{web.url}/api/v1/auth/token/", json={"username": "alice", "password": "correct horse battery"}

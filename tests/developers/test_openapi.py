@@ -16,7 +16,9 @@ from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from developers import webhooks
 from developers.tokens import create_token
+from generation import rooms, services
 from tests.support.images import room_photo
 from tests.support.jobs import end_generation
 from tests.support.stack import Web, stack_env
@@ -206,9 +208,6 @@ def real_id_for(operation: Any, ids: dict[str, str]) -> str | None:
 
 def seed(user: Any, other: Any) -> dict[str, str]:
     """A room, a generation and a webhook delivery of the fuzzer's, and a room of someone else's."""
-    from developers import webhooks
-    from generation import rooms, services
-
     room = rooms.create_room(user, name="seed", room_type="kitchen", photo_bytes=room_photo())
     rooms.create_room(other, name="not yours", room_type="kitchen", photo_bytes=room_photo())
     generation = services.create_generation(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.ratelimit import Permit, permit_from_message, permit_to_message
 from core.redis import redis_client
 from generation.provider.client import targets
 from generation.provider.gates import limiter_for
@@ -92,8 +93,6 @@ def test_parked_members_round_trip():
 
 
 def test_a_booking_waits_for_its_slot_and_a_stale_one_is_refused():
-    from core.ratelimit import Permit, permit_from_message, permit_to_message
-
     booked = permit_to_message(Permit(True, 0.3, "tok", 1, 1), "sandbox/gpt-image-1")
     target, permit = permit_from_message(booked)
     assert target == "sandbox/gpt-image-1" and permit.granted and 0.2 < permit.wait_s <= 0.3

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from generation.models import Generation
+from generation.models import Generation, ProviderCall
 from tests.support.images import room_photo
 from tests.support.stack import Beat, Web, Worker, stack_env
 from tests.support.waiting import wait_for
@@ -76,8 +76,6 @@ def test_redis_restarted_under_load_every_job_still_finishes(stack_on, private_r
     )
     assert Generation.objects.filter(pk__in=ids, status="succeeded").count() == 16
     # Nothing ran twice: one successful call per job.
-    from generation.models import ProviderCall
-
     assert ProviderCall.objects.filter(outcome="success").count() == 16
 
 
