@@ -15,9 +15,9 @@ from billing.models import Account, Tier
 from generation.models import Generation
 from generation.queue import messages
 from generation.runtime.sweeper import promote_long_waiting
+from harness.procs import ROOT
 from interiorai.celery import check_redelivery_settings
 from tests.support.jobs import submit
-from tests.support.stack import ROOT
 from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack

@@ -1,25 +1,21 @@
-"""The live stack's processes for one test: a Celery worker, beat, daphne, and a Redis of its own."""
+"""The live stack's processes for one test (a Celery worker, beat, daphne, a Redis of its own), started by harness."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
-import requests
 from django.conf import settings
 from django.db import connection
 
-from sandbox.testing import free_port
-from tests.support.waiting import wait_for
+from harness import roles
+from harness.procs import Proc, free_port, http_ok, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+STARTUP_S = 90  # a start-up bound for a loaded CI machine, not a timing claim
 
 
 def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
@@ -46,127 +42,70 @@ def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
     return env
 
 
+def started(proc: Proc, ready: Any, what: str) -> Proc:
+    """Wait for `ready()`; a process that does not get there is killed, and the error names its log."""
+    try:
+        wait_until(ready, STARTUP_S, what, proc)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc
+
+
 class Worker:
     """A real `celery worker` process consuming the generation queues."""
 
     def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 8) -> None:
         self.env, self.log_path, self.concurrency = env, log_path, concurrency
-        self.process: subprocess.Popen[bytes] | None = None
+        self.proc: Proc | None = None
+
+    @property
+    def key(self) -> str:
+        """The heartbeat the worker keeps in Redis while it runs: its presence means it has started."""
+        return f"gen:worker:{self.hostname}"
 
     def start(self) -> Worker:
         self.hostname = f"gen-{time.monotonic_ns()}@test"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "interiorai",
-                "worker",
-                "-E",
-                "-P",
-                "threads",
-                "-c",
-                str(self.concurrency),
-                "-Q",
-                "default,gen.priority,gen.standard",
-                "-n",
-                self.hostname,
-                "-l",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = Proc("worker", roles.worker(self.hostname, self.concurrency), self.env, self.log_path).start()
         client = redis.Redis.from_url(self.env["REDIS_URL"])
-        deadline = time.monotonic() + 90  # a start-up bound for a loaded CI machine, not a timing claim
-        while not client.exists(f"gen:worker:{self.hostname}"):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.process.kill()
-                raise RuntimeError(f"worker did not start; see {self.log_path}")
-            time.sleep(0.1)
+        self.proc = started(proc, lambda: bool(client.exists(self.key)), "the worker to start")
         return self
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no acks, exactly like a machine dying."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-        redis.Redis.from_url(self.env["REDIS_URL"]).delete(f"gen:worker:{self.hostname}")
+        assert self.proc is not None
+        self.proc.kill()
+        redis.Redis.from_url(self.env["REDIS_URL"]).delete(self.key)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        if self.process:
-            with contextlib.suppress(redis.RedisError):
-                redis.Redis.from_url(self.env["REDIS_URL"]).delete(f"gen:worker:{self.hostname}")
+        if self.proc is None:
+            return
+        self.proc.stop(timeout=15)
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(self.env["REDIS_URL"]).delete(self.key)
 
 
 class Beat:
     """The sweeper, run the way beat runs it, in its own process."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        log = open(log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "interiorai",
-                "beat",
-                "-l",
-                "INFO",
-                "-s",
-                str(log_path.with_suffix(".db")),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = Proc("beat", roles.beat(log_path.with_suffix(".db")), env, log_path).start()
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
+        self.proc.stop(timeout=15)
 
 
 class Web:
+    """daphne serving the real ASGI app on a free port, started once /healthz answers."""
+
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = open(log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "interiorai.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 90  # a start-up bound for a loaded CI machine, not a timing claim
-        while True:
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.process.kill()
-                raise RuntimeError(f"daphne did not start; see {log_path}")
-            time.sleep(0.1)
+        proc = Proc("daphne", roles.web(self.port), env, log_path).start()
+        self.proc = started(proc, lambda: http_ok(self.url + "/healthz"), "daphne to answer /healthz")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
+        self.proc.stop(timeout=15)
 
 
 class PrivateRedis:
@@ -176,32 +115,17 @@ class PrivateRedis:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.proc: Proc | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, 10, 0.05, "redis to start")
+        argv = roles.redis_server(self.port, self.workdir)
+        self.proc = Proc("redis", argv, dict(os.environ), self.workdir / "redis.log").start()
+        wait_until(self.answers, 10, "redis to start", self.proc)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        """SIGKILL: every key it held is gone, as when the machine dies."""
+        if self.proc is not None:
+            self.proc.kill()
 
     def answers(self) -> bool:
         try:
