@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from bench import analyze, profile
-from bench.procs import ROOT, Proc, install_signal_handlers, stop_all
 from bench.stack import InteriorAI, LiteLLMPeer, NaiveDaphne, NaiveGunicorn, Redis, Sandbox, System
+from harness.procs import ROOT, Proc, install_signal_handlers, stop_all
 
 VAR = Path(os.environ.get("BENCH_VAR_DIR") or ROOT / "var" / "bench")
 DOCS = ROOT / "docs"

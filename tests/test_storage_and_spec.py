@@ -15,7 +15,10 @@ from PIL import Image
 
 from sandbox.spec import validate_request
 from sandbox.testing import free_port
-from tests.conftest import Web, Worker, client_for, room_photo, stack_env, upload_room, wait_final, wait_for
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
+from tests.support.stack import Web, Worker, stack_env
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -43,7 +46,7 @@ def test_requests_we_send_the_provider_conform_to_the_openai_spec(worker, provid
 
 @pytest.fixture
 def s3_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - Flask and every AWS mock, a second to import
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

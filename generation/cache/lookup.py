@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from core.counters import record_cache
 from generation.cache.embedder import EMBEDDER, from_bytes, to_bytes
-from generation.cache.prompts import canonical, comparable, key_of, plain, scope_of
+from generation.cache.prompts import comparable, key_of, plain, scope_of
 from generation.models import Generation
 
 log = logging.getLogger("generation")
@@ -222,16 +222,6 @@ def probe(
         (time.monotonic() - started) * 1000,
     )
     return found
-
-
-def same_request(first: str, second: str) -> bool:
-    """Whether the cache treats two prompts (same photo, style and settings) as one request."""
-    if canonical(first) == canonical(second):
-        return True
-    if not settings.CACHE_SEMANTIC or not comparable(first, second):
-        return False
-    vectors = EMBEDDER.encode([plain(first), plain(second)])
-    return vectors is not None and float(vectors[0] @ vectors[1]) >= settings.CACHE_SEMANTIC_THRESHOLD
 
 
 # Upkeep and figures ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from billing.models import Account
 from generation import estimates
 from generation.models import Generation
-from tests.conftest import client_for, upload_room
+from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.django_db
 

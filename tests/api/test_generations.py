@@ -6,7 +6,7 @@ import pytest
 
 from billing.models import Account, LedgerEntry
 from generation.models import Generation, IdempotencyKey
-from tests.conftest import client_for, upload_room
+from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.django_db
 

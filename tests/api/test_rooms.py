@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from generation.models import Room
-from tests.conftest import client_for, room_photo, upload_room
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
 
 pytestmark = pytest.mark.django_db
 
 
 def stored_files(settings) -> list[str]:
-    from pathlib import Path
-
     root = Path(settings.MEDIA_ROOT) / "rooms"
     return sorted(p.name for p in root.glob("*")) if root.exists() else []
 

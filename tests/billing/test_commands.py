@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from billing.models import Account, LedgerEntry, Tier
 from billing.services import seed_tiers
-from tests.billing.conftest import account_of
+from tests.support.billing import account_of
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from django.db import connection
 
 from billing.models import LedgerEntry, Tier
 from generation.models import Generation
-from tests.billing.conftest import assert_balanced, make_room
-from tests.conftest import client_for
+from tests.support.api import client_for
+from tests.support.billing import assert_balanced
+from tests.support.jobs import make_room
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import Account, LedgerEntry, Tier
-from tests.billing.conftest import account_of, assert_balanced, create, fail, make_room, succeed
-from tests.conftest import client_for
+from tests.support.api import client_for
+from tests.support.billing import account_of, assert_balanced
+from tests.support.jobs import create, fail, make_room, succeed
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,9 @@ from core.api import ApiError
 from generation import finish, services
 from generation.models import Generation
 from generation.runtime import leases, sweeper
-from tests.billing.conftest import WORKER, account_of, assert_balanced, create, fail, make_room, succeed
-from tests.conftest import client_for
+from tests.support.api import client_for
+from tests.support.billing import account_of, assert_balanced
+from tests.support.jobs import WORKER, create, fail, make_room, succeed
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from billing.services import ledger_totals
-from tests.billing.conftest import account_of
-from tests.conftest import client_for, upload_room, wait_final
+from tests.support.api import client_for, upload_room
+from tests.support.billing import account_of
+from tests.support.waiting import wait_final
 
 pytestmark = pytest.mark.stack
 

@@ -14,7 +14,7 @@ from generation import finish, presenter
 from generation.cache import embedder, lookup
 from generation.models import Generation
 from generation.runtime import leases
-from tests.conftest import client_for, upload_room
+from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COST = Decimal("0.0110")

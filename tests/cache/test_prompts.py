@@ -1,12 +1,21 @@
-"""Prompt normalisation, keys, and the labeled pairs: rewordings hit, anything that changes the picture never does."""
+"""Prompt normalisation, keys, and the labeled pairs: rewordings hit, anything that changes the picture never does.
+
+The pairs go through the production lookup: a real result for the first prompt, then a probe with the second.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from generation.cache import embedder, lookup, prompts
+from generation.models import Generation
+from tests.support.billing import account_of
+from tests.support.jobs import create, make_room, succeed
 
 # (first, second, same picture?) — rewordings that should be served from the cache, and near misses that must not.
 LABELED_PAIRS = [
@@ -55,6 +64,40 @@ LABELED_PAIRS = [
 ]
 
 
+@pytest.fixture
+def asked_first(db: None, make_user: Callable[..., Any]) -> Callable[[str], Generation]:
+    """Results made as the product makes them (created, claimed, succeeded), each for a photo of its own."""
+    user = make_user("cora", tier="business")
+    widths = itertools.count(400)
+
+    def ask(prompt: str) -> Generation:
+        # Another width, another photo, another cache scope: no pair's result can answer another pair's prompt.
+        room = make_room(user, width=next(widths), height=300)
+        return succeed(create(user, room, prompt=prompt))
+
+    return ask
+
+
+def served(source: Generation, prompt: str) -> bool:
+    """Whether the production lookup answers `prompt` with `source` (same user, photo, style and settings)."""
+    found = lookup.probe(
+        source.owner,
+        source.room,
+        account_of(source.owner).tier,
+        style=source.style,
+        room_type=source.room_type,
+        prompt=prompt,
+        model=source.model,
+        size=source.size,
+        quality=source.quality,
+        n=source.n,
+        variant=0,
+    )
+    hit = found.kind in ("exact_hit", "semantic_hit")
+    assert not hit or found.source == source, "a result from another room"
+    return hit
+
+
 def test_it_folds_case_punctuation_order_plurals_and_filler():
     assert prompts.canonical("Modern minimalist, LIGHT oak!") == prompts.canonical("light-oak   minimalist modern")
     assert prompts.canonical("Add cushions to the sofa") == prompts.canonical("add a cushion to sofa")
@@ -97,8 +140,9 @@ def test_keys_cover_every_input():
     assert prompts.key_of(scope, "Light oak.") == prompts.key_of(scope, "oak, light")
 
 
-def test_the_labeled_pairs_give_no_false_hit():
-    results = [(a, b, want, lookup.same_request(a, b)) for a, b, want in LABELED_PAIRS]
+def test_the_labeled_pairs_give_no_false_hit(asked_first):
+    sources = [asked_first(a) for a, _, _ in LABELED_PAIRS]
+    results = [(a, b, want, served(source, b)) for (a, b, want), source in zip(LABELED_PAIRS, sources, strict=True)]
     false_hits = [(a, b) for a, b, want, got in results if got and not want]
     hits = sum(1 for _, _, want, got in results if want and got)
     positives = sum(1 for _, _, want in LABELED_PAIRS if want)
@@ -107,7 +151,7 @@ def test_the_labeled_pairs_give_no_false_hit():
     assert hits >= 9, "most rewordings should be served from the cache"
 
 
-def test_the_guard_stops_what_the_embedding_alone_would_pass(settings):
+def test_the_guard_stops_what_the_embedding_alone_would_pass(asked_first, settings):
     # These score above the threshold as sentence vectors; only the attribute guard keeps them apart.
     for a, b in [
         ("light oak floors", "dark oak floors"),
@@ -117,17 +161,19 @@ def test_the_guard_stops_what_the_embedding_alone_would_pass(settings):
     ]:
         first, second = lookup.EMBEDDER.encode([a, b])
         assert float(first @ second) >= settings.CACHE_SEMANTIC_THRESHOLD - 0.01, (a, b)
-        assert not lookup.same_request(a, b)
+        assert not served(asked_first(a), b), (a, b)
 
 
-def test_a_higher_threshold_turns_rewordings_into_misses(settings):
-    assert lookup.same_request("make the walls sage green", "paint the walls sage green")
+def test_a_higher_threshold_turns_rewordings_into_misses(asked_first, settings):
+    sage, oak = asked_first("make the walls sage green"), asked_first("modern minimalist, light oak")
+    assert served(sage, "paint the walls sage green")
     settings.CACHE_SEMANTIC_THRESHOLD = 0.99
-    assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
-    assert lookup.same_request("modern minimalist, light oak", "light-oak minimalist modern")  # exact, no model
+    assert not served(sage, "paint the walls sage green")
+    assert served(oak, "light-oak minimalist modern")  # exact, no model
 
 
-def test_without_the_model_it_degrades_to_exact_matches(monkeypatch, caplog):
+def test_without_the_model_it_degrades_to_exact_matches(asked_first, monkeypatch, caplog):
+    sage, oak = asked_first("make the walls sage green"), asked_first("modern minimalist, light oak")
     broken = embedder.Embedder()
 
     def no_model() -> None:
@@ -136,9 +182,9 @@ def test_without_the_model_it_degrades_to_exact_matches(monkeypatch, caplog):
     monkeypatch.setattr(broken, "load", no_model)
     monkeypatch.setattr(lookup, "EMBEDDER", broken)
     with caplog.at_level(logging.WARNING, logger="generation"):
-        assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
-        assert not lookup.same_request("make the walls sage green", "paint the walls sage green")
-    assert lookup.same_request("modern minimalist, light oak", "light-oak minimalist modern")
+        assert not served(sage, "paint the walls sage green")
+        assert not served(sage, "paint the walls sage green")
+    assert served(oak, "light-oak minimalist modern")
     assert broken.failed
     assert sum("exact matches only" in r.getMessage() for r in caplog.records) == 1
 

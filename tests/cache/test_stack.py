@@ -7,13 +7,16 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
 from billing.models import Account
 from billing.services import ledger_totals
 from core.counters import CACHE_KEY
 from core.redis import redis_client
 from generation.models import Generation
-from tests.conftest import client_for, room_photo, upload_room, wait_final, wait_for
+from tests.support.api import client_for, upload_room
+from tests.support.images import room_photo
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -243,8 +246,6 @@ def test_a_replayed_workload_pays_once_per_distinct_picture(worker, provider, ma
 
 
 def test_cached_answers_over_http_arrive_in_milliseconds(web, worker, provider, alice):
-    import requests
-
     session = requests.Session()
     token = session.post(
         f"{web.url}/api/v1/auth/token/", json={"username": "alice", "password": "correct horse battery"}

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from developers import webhooks
 from developers.models import WebhookDelivery, WebhookEndpoint
-from tests.conftest import client_for
-from tests.developers.conftest import end_generation, register, start_generation, verify_webhook
+from tests.support.api import client_for, upload_room
+from tests.support.jobs import end_generation, start_generation
+from tests.support.webhooks import register, verify_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +97,6 @@ def test_a_callback_url_sends_the_event_to_that_endpoint_alone(api, receiver):
 )
 def test_a_callback_url_must_be_one_of_your_registered_endpoints(api, bob, receiver, url):
     register(client_for(bob), receiver.url)  # bob's endpoint is not alice's
-    from tests.conftest import upload_room
 
     room = upload_room(api).json()
     for callback in (url, receiver.url):
@@ -110,7 +110,6 @@ def test_a_callback_url_must_be_one_of_your_registered_endpoints(api, bob, recei
 def test_a_disabled_endpoint_cannot_be_a_callback_url(api, receiver):
     endpoint = register(api, receiver.url)
     api.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/disable/")
-    from tests.conftest import upload_room
 
     room = upload_room(api).json()
     response = api.post(

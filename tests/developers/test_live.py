@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import Web, room_photo, wait_for
-from tests.developers.conftest import verify_webhook
+from tests.support.images import room_photo
+from tests.support.stack import Web
+from tests.support.waiting import wait_for
+from tests.support.webhooks import verify_webhook
 
 pytestmark = pytest.mark.stack
 

@@ -16,9 +16,12 @@ from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
+from developers import webhooks
 from developers.tokens import create_token
-from tests.conftest import Web, room_photo, stack_env
-from tests.developers.conftest import end_generation
+from generation import rooms, services
+from tests.support.images import room_photo
+from tests.support.jobs import end_generation
+from tests.support.stack import Web, stack_env
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES = 6  # requests per operation and mode
@@ -205,9 +208,6 @@ def real_id_for(operation: Any, ids: dict[str, str]) -> str | None:
 
 def seed(user: Any, other: Any) -> dict[str, str]:
     """A room, a generation and a webhook delivery of the fuzzer's, and a room of someone else's."""
-    from developers import webhooks
-    from generation import rooms, services
-
     room = rooms.create_room(user, name="seed", room_type="kitchen", photo_bytes=room_photo())
     rooms.create_room(other, name="not yours", room_type="kitchen", photo_bytes=room_photo())
     generation = services.create_generation(

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import ssl
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from developers import netguard, webhooks
 from developers.models import WebhookDelivery, WebhookEndpoint
-from tests.developers.conftest import end_generation, register, start_generation
+from tests.support.jobs import end_generation, start_generation
+from tests.support.webhooks import Receiver, register, start_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -211,13 +218,6 @@ def test_which_addresses_webhooks_may_reach(address, allowed):
 
 def self_signed(name: str, directory) -> str:
     """A certificate (and key) for `name`, in one PEM file."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -244,10 +244,6 @@ def self_signed(name: str, directory) -> str:
 @pytest.fixture
 def tls_receiver(tmp_path):
     """An https receiver on 127.0.0.1 with a certificate for hooks.example.test; it records the SNI it is sent."""
-    import ssl
-
-    from tests.developers.conftest import Receiver, _start
-
     pem = self_signed("hooks.example.test", tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pem)
@@ -258,7 +254,7 @@ def tls_receiver(tmp_path):
         server.socket = context.wrap_socket(server.socket, server_side=True)
         return Receiver(server)
 
-    receiver = _start(make)
+    receiver = start_receiver(make)
     receiver.sni = names
     receiver.pem = pem
     yield receiver
@@ -270,8 +266,6 @@ def tls_receiver(tmp_path):
 def test_tls_goes_to_the_checked_address_with_the_name_for_sni_and_the_certificate(
     api, tls_receiver, monkeypatch, settings, tmp_path, trusted_name
 ):
-    import ssl
-
     monkeypatch.setattr(netguard, "resolve", lambda host, port: ["127.0.0.1"])
     settings.WEBHOOK_ALLOWLIST = [f"hooks.example.test:{tls_receiver.port}"]
     # Trust only the receiver's own certificate, or (second case) one made out to another name.

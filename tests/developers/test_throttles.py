@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from tests.conftest import client_for
+from tests.support.api import client_for
 
 pytestmark = pytest.mark.django_db
 

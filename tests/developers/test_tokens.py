@@ -10,6 +10,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from developers.models import ApiToken
+from developers.tokens import create_token
+from tests.support.api import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +42,6 @@ def test_a_user_creates_a_token_on_the_page_and_uses_it_as_token_or_bearer(clien
 
 
 def test_only_a_hash_is_stored(alice):
-    from developers.tokens import create_token
-
     token, key = create_token(alice, "hashed")
     assert token.key_hash == hashlib.sha256(key.encode()).hexdigest()
     with connection.cursor() as cursor:
@@ -83,7 +83,6 @@ def test_bad_credentials_are_401_in_the_error_envelope(alice, header):
 
 
 def test_every_api_endpoint_takes_a_token(alice):
-    from tests.conftest import client_for
 
     api = client_for(alice)
     for path in (
@@ -99,8 +98,6 @@ def test_every_api_endpoint_takes_a_token(alice):
 
 
 def test_last_used_is_recorded(alice):
-    from developers.tokens import create_token
-
     token, key = create_token(alice, "usage")
     assert token.last_used_at is None
     get(key)

@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from developers.models import WebhookEndpoint
-from tests.conftest import client_for
-from tests.developers.conftest import register
+from developers import webhooks
+from developers.models import WebhookDelivery, WebhookEndpoint
+from tests.support.api import client_for
+from tests.support.jobs import end_generation, start_generation
+from tests.support.webhooks import register
 
 pytestmark = pytest.mark.django_db
 
@@ -106,10 +108,6 @@ def test_the_developers_page_manages_endpoints(client, alice, bob, receiver):
 
 
 def test_the_page_shows_the_delivery_log_and_replays(client, alice, receiver):
-    from developers import webhooks
-    from developers.models import WebhookDelivery
-    from tests.developers.conftest import end_generation, start_generation
-
     api = client_for(alice)
     register(api, receiver.url)
     receiver.statuses = [500, 200]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from generation.models import Generation
-from tests.conftest import client_for, upload_room, wait_final
+from tests.support.api import client_for, upload_room
+from tests.support.waiting import wait_final
 
 pytestmark = pytest.mark.stack
 

@@ -9,9 +9,10 @@ import pytest
 import requests
 
 from generation.models import Generation, ProviderCall
-from tests.conftest import Web, Worker, stack_env, wait_final, wait_for
-from tests.pipeline.test_redis_loss import PrivateRedis, private_redis  # noqa: F401
-from tests.pipeline.test_resilience import submit
+from tests.support.images import room_photo
+from tests.support.jobs import submit
+from tests.support.stack import Web, Worker, stack_env
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -105,7 +106,6 @@ def test_the_request_id_follows_the_job_into_the_worker_and_no_secret_is_logged(
         f"{web.url}/api/v1/auth/token/", json={"username": "rita", "password": "correct horse battery"}
     )
     session.headers["Authorization"] = f"Token {token.json()['token']}"
-    from tests.conftest import room_photo
 
     room = session.post(
         f"{web.url}/api/v1/rooms/",

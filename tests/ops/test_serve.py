@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,15 +11,12 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ROOT, stack_env, wait_for
+from harness import roles
+from harness.procs import ROOT, free_port
+from tests.support.stack import stack_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def daphnes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -39,8 +34,10 @@ def daphnes(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
 def test_processes_share_the_port_and_a_killed_one_is_replaced(transactional_db, sandbox, tmp_path: Path):
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    argv = [sys.executable, "-m", "interiorai.serve", "--port", str(port), "--processes", "2"]
-    server = subprocess.Popen(argv, cwd=ROOT, env=stack_env(sandbox), stdout=log, stderr=subprocess.STDOUT)
+    # A plain child, not a harness Proc: SIGTERM goes to the server alone, which must stop its daphnes itself.
+    server = subprocess.Popen(
+        roles.web(port, processes=2), cwd=ROOT, env=stack_env(sandbox), stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/healthz"
     try:
         wait_for(lambda: len(daphnes(server)) == 2, 30, what="two daphne processes")

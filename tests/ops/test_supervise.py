@@ -8,14 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, wait_for
+from harness import roles
+from harness.procs import ROOT
+from tests.support.waiting import wait_for
 
 
 def supervise(*command: str, log: Path) -> subprocess.Popen[bytes]:
+    # A plain child, not a harness Proc: the tests signal the supervisor alone, and it must pass the signal on.
     out = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "interiorai.supervise", "--", *command], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-    )
+    return subprocess.Popen(roles.supervised(list(command)), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
 def counting(starts: Path, then: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -10,10 +11,14 @@ from statistics import median
 import pytest
 from django.utils import timezone
 
+from billing.models import Account, Tier
 from generation.models import Generation
+from generation.queue import messages
+from generation.runtime.sweeper import promote_long_waiting
+from harness.procs import ROOT
 from interiorai.celery import check_redelivery_settings
-from tests.conftest import ROOT, wait_final, wait_for
-from tests.pipeline.test_resilience import submit
+from tests.support.jobs import submit
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -43,8 +48,6 @@ def test_one_users_backlog_never_holds_more_than_their_in_flight_cap(worker_fact
     ids = submit(hoarder, 10)
     finals = [wait_final(pk, 60) for pk in ids]
     assert all(g.status == "succeeded" for g in finals)
-    from billing.models import Account
-
     cap = Account.objects.get(user=hoarder).tier.max_in_flight
     assert provider.stats()["max_in_flight"] <= cap
 
@@ -61,8 +64,6 @@ def test_a_job_past_its_deadline_fails_and_is_refunded(worker, beat, provider, a
 
 
 def test_a_lost_message_is_sent_again_by_the_sweeper(worker, beat, provider, alice):
-    from generation.queue import messages
-
     (pk,) = submit(alice, 1)
     wait_final(pk)
     # A job whose message never reached Redis (the broker was down at commit): only the database knows it.
@@ -84,8 +85,6 @@ def test_settings_that_would_redeliver_running_jobs_are_refused():
 
 
 def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional_db):
-    import os
-
     env = {**os.environ, "CELERY_VISIBILITY_TIMEOUT_S": "120"}
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "interiorai", "worker", "-P", "threads", "-Q", "gen.none"],
@@ -99,9 +98,6 @@ def test_a_worker_refuses_to_start_with_a_short_visibility_timeout(transactional
 
 
 def test_a_long_wait_moves_a_job_up_one_tier_at_a_time(db, make_user, settings):
-    from billing.models import Tier
-    from generation.runtime.sweeper import promote_long_waiting
-
     (pk,) = submit(make_user("fern", tier="free"), 1)
     by_tier = {t.slug: (t.priority, t.queue) for t in Tier.objects.all()}
     long_ago = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S + 1)

@@ -10,8 +10,9 @@ from core.ratelimit import Limits
 from generation.models import ProviderLimit
 from generation.provider import limits
 from generation.provider.client import targets
-from tests.conftest import client_for, wait_final
-from tests.pipeline.test_resilience import recorded_calls, submit
+from tests.support.api import client_for
+from tests.support.jobs import recorded_calls, submit
+from tests.support.waiting import wait_final
 
 
 @pytest.fixture(autouse=True)

@@ -2,70 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 
-from generation.models import Generation
-from sandbox.testing import free_port
-from tests.conftest import Beat, Web, Worker, room_photo, stack_env, wait_for
+from generation.models import Generation, ProviderCall
+from tests.support.images import room_photo
+from tests.support.stack import Beat, Web, Worker, stack_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
-
-
-class PrivateRedis:
-    """A throwaway redis-server we may stop and start (the suite's shared one must stay up)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, 10, 0.05, "redis to start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-    def answers(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping())
-        except redis.RedisError:
-            return False
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -126,8 +76,6 @@ def test_redis_restarted_under_load_every_job_still_finishes(stack_on, private_r
     )
     assert Generation.objects.filter(pk__in=ids, status="succeeded").count() == 16
     # Nothing ran twice: one successful call per job.
-    from generation.models import ProviderCall
-
     assert ProviderCall.objects.filter(outcome="success").count() == 16
 
 

@@ -12,21 +12,11 @@ from billing.services import ledger_totals
 from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import breaker_for
-from tests.conftest import client_for, upload_room, wait_final, wait_for
+from tests.support.api import client_for
+from tests.support.jobs import recorded_calls, submit
+from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def submit(user: Any, count: int, **fields: Any) -> list[str]:
-    client = client_for(user)
-    room = upload_room(client).json()["id"]
-    ids = []
-    for index in range(count):
-        body = {"room": room, "style": "modern", "quality": "low", "prompt": f"job {index}", **fields}
-        response = client.post("/api/v1/generations/", body, format="json")
-        assert response.status_code == 202, response.content
-        ids.append(response.json()["id"])
-    return ids
 
 
 def assert_books_balance(*users: Any) -> None:
@@ -36,10 +26,6 @@ def assert_books_balance(*users: Any) -> None:
         assert totals["reserved_usd"] == account.reserved_usd == 0
         assert totals["spend_usd"] == account.spend_usd
         assert totals["generations_used"] == account.generations_used
-
-
-def recorded_calls() -> int:
-    return ProviderCall.objects.count()
 
 
 def test_transient_failures_are_retried_until_every_job_succeeds(worker, provider, make_user):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+import httpx
 import openai
 import pytest
 from django.conf import settings
 
-from generation.provider.retry import backoff_s, classify
-from tests.conftest import room_photo
+from generation.provider.retry import backoff_s, classify, retry_after_from
+from tests.support.images import room_photo
 
 
 def call(provider, **kwargs):
@@ -102,9 +103,5 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     ],
 )
 def test_the_wait_comes_from_retry_after_or_the_exhausted_limits_reset(headers, seconds):
-    import httpx
-
-    from generation.provider.retry import retry_after_from
-
     found = retry_after_from(httpx.Headers(headers))
     assert found == (pytest.approx(seconds) if seconds is not None else None)

@@ -8,8 +8,7 @@ import openai
 import pytest
 
 from sandbox.testing import SandboxHandle
-
-from .conftest import post_raw
+from tests.support.http import post_raw
 
 
 def generate(client: openai.OpenAI, **options: object) -> object:

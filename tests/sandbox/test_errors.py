@@ -8,8 +8,8 @@ import openai
 import pytest
 
 from sandbox.testing import SandboxHandle
-
-from .conftest import make_room_photo, multipart, post_raw
+from tests.support.http import multipart, post_raw
+from tests.support.images import make_room_photo
 
 
 def edit(client: openai.OpenAI, photo: bytes, **options: object) -> object:

@@ -10,8 +10,7 @@ import openai
 from PIL import Image, ImageChops, ImageStat
 
 from sandbox.testing import SandboxHandle, running_sandbox
-
-from .conftest import make_room_photo
+from tests.support.images import make_room_photo
 
 
 def decode(b64: str | None) -> Image.Image:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import ROOT, room_photo
+from generation.provider.client import SANDBOX_KEY
+from tests.support.images import room_photo
 from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
@@ -34,7 +35,7 @@ CHROMIUM_ARGS = [
 LAPTOP = {"width": 1366, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
-SCREENSHOTS = ROOT / "var" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 # Every value the progress bar shows, with the status shown beside it at that moment.
 RECORD_PROGRESS = """
@@ -198,8 +199,6 @@ def test_a_user_watches_their_redesign_arrive_live_and_nobody_else_sees_it(
     expect(bob.locator(".gen-card")).to_have_count(1)
 
     # The provider's key never reaches a page.
-    from generation.provider.client import SANDBOX_KEY
-
     assert not alice_frames.mention(SANDBOX_KEY) and SANDBOX_KEY not in alice.content()
     alice_context.close()
     bob_context.close()

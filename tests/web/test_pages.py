@@ -9,8 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from billing.models import Account
 from generation.models import Generation, Room
-from tests.conftest import room_photo
+from tests.support.images import room_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +54,6 @@ def test_signup_creates_an_account_and_lands_on_the_upload_page(client: Client) 
     )
     assert response.status_code == 302 and response["Location"] == "/rooms/new/"
     assert client.get("/").status_code == 200
-    from billing.models import Account
-
     assert Account.objects.filter(user__username="dora").exists()
 
 

@@ -1,4 +1,4 @@
-"""Processes the benchmark starts: each in its own process group, all stopped on exit whatever happens."""
+"""Processes started by command line: each in its own process group, all stopped on exit whatever happens."""
 
 from __future__ import annotations
 
@@ -30,11 +30,16 @@ def free_port() -> int:
 
 
 class Proc:
-    """One command run in a new session, so that it and every child it forks stop together."""
+    """One command run in a new session, so that it and every child it forks stop together.
+
+    It takes the argv and the environment as given: what runs, and where (a wrapper such as a supervisor is part
+    of the argv), is the caller's to say.
+    """
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
         self.popen: subprocess.Popen[bytes] | None = None
+        self.ended = False
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +48,7 @@ class Proc:
             self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
+        self.ended = False
         _started.append(self)
         return self
 
@@ -62,13 +68,16 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL the whole group: no cleanup, exactly like a machine dying."""
+        if self.popen is None or self.ended:
+            return
         self.signal_group(signal.SIGKILL)
-        if self.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+        self.end()
 
     def stop(self, timeout: float = 8.0) -> None:
-        if self.popen is None:
+        """SIGTERM the group, wait up to `timeout` for its leader, then SIGKILL whatever of the group is left."""
+        if self.popen is None or self.ended:
             return
         if self.popen.poll() is None:
             self.signal_group(signal.SIGTERM)
@@ -78,6 +87,11 @@ class Proc:
         self.signal_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
+        self.end()
+
+    def end(self) -> None:
+        # Never signal this group again: once it is empty its number may be handed to a new process group.
+        self.ended = True
         if self in _started:
             _started.remove(self)
 
@@ -93,7 +107,7 @@ class Proc:
 
 
 def stop_all() -> None:
-    """Stop everything still running that the benchmark started, newest first."""
+    """Stop everything still running that this process started, newest first."""
     for proc in reversed(list(_started)):
         with contextlib.suppress(Exception):
             proc.stop(timeout=5)
@@ -108,11 +122,13 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 
 def install_signal_handlers() -> None:
+    """Stop every started process when this one is told to stop (atexit alone misses SIGTERM and SIGHUP)."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, proc: Proc | None = None) -> None:
+    """Poll until `predicate` holds; give up at `timeout`, or at once if `proc` (the one awaited) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -126,6 +142,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, proc: P
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether a GET of a loopback URL answers 2xx (any failure to answer is a no)."""
     if not url.startswith("http://127.0.0.1"):
         raise ValueError(url)
     try:

@@ -1,0 +1,21 @@
+"""The books: an account as the database holds it, and the check that its row agrees with its ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.models import Account
+from billing.services import ensure_account, ledger_totals
+
+
+def account_of(user: Any) -> Account:
+    return Account.objects.select_related("tier").get(pk=ensure_account(user).pk)
+
+
+def assert_balanced(user: Any) -> Account:
+    """The account row equals the sum of its ledger, figure by figure."""
+    account = account_of(user)
+    totals = ledger_totals(account)
+    for name, value in totals.items():
+        assert getattr(account, name) == value, f"{name}: row {getattr(account, name)} != ledger {value}"
+    return account
