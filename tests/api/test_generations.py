@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing.models import Account, LedgerEntry
-from generation.models import Generation, IdempotencyKey
+from generation.models import Generation
 from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.django_db

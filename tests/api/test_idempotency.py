@@ -9,7 +9,7 @@ from django.db import connection
 
 from billing.models import LedgerEntry
 from generation.models import Generation, IdempotencyKey
-from tests.conftest import client_for, upload_room
+from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL; CI runs it"

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from generation import finish, services
 from generation.models import Generation
 from generation.runtime import leases
-from tests.conftest import client_for, upload_room
+from tests.support.api import client_for, upload_room
 
 pytestmark = pytest.mark.django_db
 

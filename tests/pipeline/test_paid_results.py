@@ -47,7 +47,7 @@ def flaky(real: Any, *errors: Exception) -> Any:
     return call
 
 
-def test_a_paid_result_survives_storage_and_database_errors_and_is_charged_once(alice, monkeypatch):
+def test_a_paid_result_survives_storage_and_database_errors_and_is_charged_once(alice, monkeypatch, transactional_db):
     generation, call = running_call(alice)
     monkeypatch.setattr(pipeline, "store_images", flaky(pipeline.store_images, OSError("S3 is down"), OSError()))
     monkeypatch.setattr(finish, "succeed", flaky(finish.succeed, OperationalError("the database went away")))
@@ -60,7 +60,7 @@ def test_a_paid_result_survives_storage_and_database_errors_and_is_charged_once(
 
 
 def test_a_result_that_cannot_be_stored_in_time_fails_the_job_uncharged_rather_than_buying_it_again(
-    alice, monkeypatch, settings
+    alice, monkeypatch, settings, transactional_db
 ):
     settings.RESULT_KEEP_S = 0.5
     generation, call = running_call(alice)

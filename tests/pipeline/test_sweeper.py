@@ -70,10 +70,17 @@ def test_two_sweeps_never_run_at_once(alice):
 
 
 def test_a_lost_job_is_sent_again_however_many_jobs_wait_in_the_waiting_room(alice, monkeypatch):
-    room = make_room(alice)
-    lost = create(alice, room)
-    parked = [create(alice, room) for _ in range(sweeper.BATCH + 20)]
+    lost = create(alice, make_room(alice))
     stale = Now() - timedelta(seconds=600)
+    # More parked jobs than one sweep's batch, all newer than the lost one (rows as the database holds them).
+    parked = Generation.objects.bulk_create(
+        [
+            Generation(
+                owner=alice, room=lost.room, style="modern", room_type="living_room", deadline_at=lost.deadline_at
+            )
+            for _ in range(sweeper.BATCH + 20)
+        ]
+    )
     Generation.objects.update(dispatched_at=stale, created_at=stale)
     Generation.objects.filter(pk=lost.pk).update(created_at=Now() - timedelta(seconds=900))  # the oldest
     for generation in parked:
