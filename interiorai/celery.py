@@ -17,13 +17,17 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["generation.runtime"])  # the generation tasks live with the rest of the worker side
 
 
-def check_redelivery_settings(visibility_timeout: float, time_limit: float, max_countdown: float) -> None:
-    """Refuse settings under which Redis would hand a running or delayed job to a second worker."""
-    needed = time_limit + max_countdown
+def check_redelivery_settings(visibility_timeout: float, run_bound: float, max_countdown: float) -> None:
+    """Refuse settings under which Redis would hand a running or delayed job to a second worker.
+
+    `run_bound` is the longest a run can take (GENERATION_RUN_BOUND_S: its every blocking step has a timeout of its
+    own). Celery's time limits cannot stand in for it: the threads pool the workers run does not enforce them.
+    """
+    needed = run_bound + max_countdown
     if visibility_timeout <= needed:
         raise RuntimeError(
-            f"CELERY_VISIBILITY_TIMEOUT_S={visibility_timeout:.0f} must exceed the task time limit plus the "
-            f"longest retry delay ({time_limit:.0f} + {max_countdown:.0f} s): Redis would redeliver running jobs"
+            f"CELERY_VISIBILITY_TIMEOUT_S={visibility_timeout:.0f} must exceed the longest run plus the "
+            f"longest retry delay ({run_bound:.0f} + {max_countdown:.0f} s): Redis would redeliver running jobs"
         )
 
 
@@ -32,7 +36,7 @@ def refuse_unsafe_settings(**_: object) -> None:
     try:
         check_redelivery_settings(
             float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]),  # type: ignore[arg-type]
-            settings.CELERY_TASK_TIME_LIMIT,
+            settings.GENERATION_RUN_BOUND_S,
             settings.RETRY_MAX_DELAY_S,
         )
     except RuntimeError as exc:

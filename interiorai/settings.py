@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import envbool, envfloat, envint, envlist, envstr
@@ -94,16 +95,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envint("DB_POOL_MAX_SIZE", 16, minimum=0):
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Every statement and connection attempt is bounded: a hung database stalls a request or a job's step for
+    # seconds, never a worker slot forever.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": envint("DB_CONNECT_TIMEOUT_S", 5, minimum=1),
+        "options": f"-c statement_timeout={envint('DB_STATEMENT_TIMEOUT_S', 30, minimum=1) * 1000}",
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envint("DB_POOL_MAX_SIZE", 16, minimum=0):
     # A pool per process: daphne runs every request's sync code in a thread of its own, and without a pool each
     # would open (and a thousand users would exhaust) its own PostgreSQL connection. A request waits up to
     # DB_POOL_TIMEOUT_S for a free connection and then answers 503, never 500.
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {
-            "min_size": envint("DB_POOL_MIN_SIZE", 2, minimum=0),
-            "max_size": envint("DB_POOL_MAX_SIZE", 16, minimum=1),
-            "timeout": envfloat("DB_POOL_TIMEOUT_S", 10.0, minimum=0.1),
-        }
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": envint("DB_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": envint("DB_POOL_MAX_SIZE", 16, minimum=1),
+        "timeout": envfloat("DB_POOL_TIMEOUT_S", 10.0, minimum=0.1),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # HTTP requests running Django's code at once per web process (interiorai/concurrency.py); the rest queue in the
@@ -156,6 +162,12 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_auth": True,
             "querystring_expire": envint("AWS_QUERYSTRING_EXPIRE", 300, minimum=10),
             "file_overwrite": False,
+            # Bounded like every other blocking call of a job: a stalled S3 holds a worker slot for seconds.
+            "client_config": BotoConfig(
+                connect_timeout=envint("STORAGE_CONNECT_TIMEOUT_S", 5, minimum=1),
+                read_timeout=envint("STORAGE_TIMEOUT_S", 30, minimum=1),
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         },
     }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
@@ -201,8 +213,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", 240, minimum=10)
-CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", 300, minimum=15)
 # A message not acked within the visibility timeout is redelivered: it must outlast the longest run
 # plus the longest countdown the pipeline schedules (checked at worker start, see interiorai/celery.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -275,6 +285,13 @@ RETRY_MAX_DELAY_S = envfloat("RETRY_MAX_DELAY_S", 120.0, minimum=0.1)  # the lon
 IN_FLIGHT_RETRY_S = envfloat("IN_FLIGHT_RETRY_S", 2.0, minimum=0.01)  # the user already has their cap running
 REDIS_DOWN_RETRY_S = envfloat("REDIS_DOWN_RETRY_S", 5.0, minimum=0.01)  # no limiter or breaker to ask
 BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shortest wait while every breaker is open
+# The longest a job's run can take, each of its blocking steps bounded on its own: the provider call
+# (OPENAI_TIMEOUT_S), the wait for a booked slot, keeping a paid result (RESULT_KEEP_S), and a minute for the
+# database (statement timeout), Redis (socket timeout) and storage (S3 timeouts) steps around them. Celery's time
+# limits do nothing under the threads pool the workers run, so this, not they, is what the redelivery check uses.
+GENERATION_RUN_BOUND_S = OPENAI_TIMEOUT_S + RATE_LIMIT_MAX_WAIT_S + RESULT_KEEP_S + 60
+CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S), minimum=10)
+CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S) + 30, minimum=15)
 PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 

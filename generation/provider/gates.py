@@ -28,7 +28,7 @@ def breaker_for(target: Target) -> CircuitBreaker:
         min_calls=settings.BREAKER_MIN_CALLS,
         failure_rate=settings.BREAKER_FAILURE_RATE,
         open_s=settings.BREAKER_OPEN_S,
-        probe_lease_s=settings.CELERY_TASK_TIME_LIMIT,
+        probe_lease_s=settings.OPENAI_TIMEOUT_S + 30,  # one call: its holder records it as soon as it returns
         consecutive_failures=settings.BREAKER_CONSECUTIVE_FAILURES,
     )
     return CircuitBreaker(redis_client(), target.name, policy)
