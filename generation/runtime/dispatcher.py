@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
 
+from core.loops import Loop
 from core.ratelimit import Permit, permit_to_message
 from core.redis import redis_client, server_time
 from generation.provider import gates
@@ -39,37 +38,24 @@ return 0
 """
 
 
-class Dispatcher:
+class Dispatcher(Loop):
     """Books free slots for parked jobs, highest priority first, while this process holds the lease."""
 
+    name = "gen-dispatcher"
+
     def __init__(self, name: str | None = None) -> None:
-        self.name = name or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
-        self._stop = threading.Event()
+        super().__init__()
+        self.holder = name or f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:6]}"
         self._lead = redis_client().register_script(LEAD)
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, name="gen-dispatcher", daemon=True)
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                pause = self.step() if self.leads() else LEADER_TTL_MS / 3000
-            except Exception:
-                log.warning("dispatcher step failed; retrying", exc_info=True)
-                pause = 1.0
-            finally:
-                close_old_connections()
-            self._stop.wait(pause)
+    def step(self) -> float:
+        """Book slots while this candidate leads; otherwise look again within a third of the leader's lease."""
+        return self.book() if self.leads() else LEADER_TTL_MS / 3000
 
     def leads(self) -> bool:
-        return bool(self._lead(keys=[LEADER], args=[self.name, LEADER_TTL_MS]))
+        return bool(self._lead(keys=[LEADER], args=[self.holder, LEADER_TTL_MS]))
 
-    def step(self) -> float:
+    def book(self) -> float:
         """Book and send as many due jobs as there are free slots; return how long to wait before looking again."""
         client = redis_client()
         target = gates.open_target()
@@ -130,7 +116,7 @@ def start_in_this_process() -> None:
     if _dispatcher is None:
         _dispatcher = Dispatcher()
         _dispatcher.start()
-        log.info("dispatcher candidate started name=%s", _dispatcher.name)
+        log.info("dispatcher candidate started name=%s", _dispatcher.holder)
 
 
 def stop_in_this_process() -> None:

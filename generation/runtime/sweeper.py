@@ -12,16 +12,16 @@ import itertools
 import logging
 import os
 import socket
-import threading
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 
 from billing.models import Tier
+from core.loops import Loop
 from core.redis import as_text, redis_client, server_time
 from generation import finish
 from generation.models import Generation, ProviderCall
@@ -200,28 +200,14 @@ def promote_long_waiting() -> int:
     return done
 
 
-class Sweeper:
+class Sweeper(Loop):
     """Sweeps every SWEEP_INTERVAL_S in a worker process; the lock in `sweep` lets one sweep run at a time."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
+    name = "gen-sweeper"
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, name="gen-sweeper", daemon=True)
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        while not self._stop.wait(settings.SWEEP_INTERVAL_S):
-            try:
-                sweep()
-            except Exception:
-                log.warning("sweep failed; trying again next interval", exc_info=True)
-            finally:
-                close_old_connections()
+    def step(self) -> float:
+        sweep()
+        return float(settings.SWEEP_INTERVAL_S)
 
 
 _sweeper: Sweeper | None = None

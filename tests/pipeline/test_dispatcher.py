@@ -48,7 +48,7 @@ def test_free_slots_go_to_the_highest_priority_first_then_the_oldest(db, sent, t
     park("pro-new", 10, ago=0.5)
     park("pro-old", 10, ago=3)
 
-    Dispatcher("test").step()
+    Dispatcher("test").book()
 
     # Two slots in the window: both pro jobs, the older first; the free job waits for the next window.
     assert [pk for pk, _ in sent] == ["pro-old", "pro-new"]
@@ -60,14 +60,14 @@ def test_free_slots_go_to_the_highest_priority_first_then_the_oldest(db, sent, t
 
 def test_a_job_not_yet_due_stays_parked(db, sent, two_per_window):
     waiting.park("later", priority=0, images=1, queue="gen.standard", delay_s=30)
-    pause = Dispatcher("test").step()
+    pause = Dispatcher("test").book()
     assert sent == [] and 0 < pause <= dispatcher.IDLE_S
 
 
 def test_a_job_that_ended_while_parked_gets_no_slot(db, sent, two_per_window):
     park("cancelled", 0)
     waiting.unpark("cancelled", priority=0, images=1, queue="gen.standard")
-    Dispatcher("test").step()
+    Dispatcher("test").book()
     assert sent == []
 
 
