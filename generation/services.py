@@ -65,19 +65,16 @@ def create_generation(
         if n > tier.max_images:
             raise ApiError("too_many_images", f"The {tier.name} plan allows {tier.max_images} image(s) per request.")
         # A result already paid for is served before any limit on new work applies: it costs nothing.
-        found = lookup.probe(
-            user,
-            room,
-            tier,
-            style=style,
-            room_type=room_type,
-            prompt=prompt,
-            model=model,
-            size=size,
-            quality=quality,
-            n=n,
-            variant=variant,
-        )
+        request: dict[str, Any] = {
+            "style": style,
+            "room_type": room_type,
+            "prompt": prompt,
+            "quality": quality,
+            "size": size,
+            "n": n,
+            "variant": variant,
+        }
+        found = lookup.probe(user, room, tier, model=model, **request)
         if found.source is not None:
             return serve_cached(user, room, found, request_id=request_id, callback_url=callback_url)
         waiting = Generation.objects.filter(owner=user, status__in=[Status.QUEUED, Status.RUNNING]).count()
@@ -96,13 +93,7 @@ def create_generation(
         generation = Generation.objects.create(
             owner=user,
             room=room,
-            style=style,
-            room_type=room_type,
-            prompt=prompt,
-            quality=quality,
-            size=size,
-            n=n,
-            variant=variant,
+            **request,
             queue=tier.queue,
             priority=tier.priority,
             model=model,
