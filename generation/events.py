@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from core.redis import redis_client
+from core.redis import as_text, redis_client
 from generation.models import Generation
 from generation.presenter import event_payload
 
@@ -112,7 +112,7 @@ def missed(user_id: int, generation_id: uuid.UUID, since: int) -> list[dict[str,
         return []
     kept = []
     for entry in redis_client().lrange(log_key, 0, -1):
-        number, _, body = entry.decode().partition("|")
+        number, _, body = as_text(entry).partition("|")
         if int(number) > since:
             kept.append({**json.loads(body), "seq": int(number)})
     if not kept or kept[0]["seq"] != since + 1:
