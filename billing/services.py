@@ -62,9 +62,12 @@ def ensure_account(user: Any) -> Account:
 
 def lock_account(user: Any) -> Account:
     """Lock the user's account row for the rest of the transaction, rolling its period over if due."""
-    ensure_account(user)
     # Lock the account row only: locking the tier too would queue every user of a tier behind one another.
-    account = Account.objects.select_for_update(of=("self",)).select_related("tier").get(user=user)
+    rows = Account.objects.select_for_update(of=("self",)).select_related("tier").filter(user=user)
+    account = rows.first()
+    if account is None:  # the user's first request: make the account, then lock it
+        ensure_account(user)
+        account = rows.get()
     roll_over_if_due(account)
     return account
 

@@ -6,10 +6,14 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.functions import Now
 
+from core.counters import failed_share
 from core.redis import redis_client
 from generation import capacity
 from generation.models import Generation
@@ -97,23 +101,83 @@ def position_of(generation: Generation) -> int:
     return ahead.count() + 1
 
 
-def estimated_wait_s(position: int, model: str | None = None) -> int:
-    """Seconds until this job's images are ready: the jobs ahead drained at the real ceiling, plus one call.
+@dataclass(frozen=True)
+class Load:
+    """The line a new job of one user and priority joins, read in one query."""
 
-    The ceiling is the smaller of the workers' (slots / average call) and the provider's rate limit; the
-    jobs ahead are the queued ones before this one and the ones running now.
+    yours: int  # the user's own queued and running jobs
+    ahead: int  # queued jobs of this priority or higher: served first
+    running: int
+    arrivals: int  # jobs of a higher priority accepted in the last ADMISSION_ARRIVALS_WINDOW_S: they cut in
+
+
+def load_for(user_id: object, priority: int) -> Load:
+    since = Now() - timedelta(seconds=settings.ADMISSION_ARRIVALS_WINDOW_S)
+    live = [Generation.Status.QUEUED, Generation.Status.RUNNING]
+    counts = Generation.objects.filter(Q(status__in=live) | Q(created_at__gte=since)).aggregate(
+        yours=Count("pk", filter=Q(owner_id=user_id, status__in=live)),
+        ahead=Count("pk", filter=Q(status=Generation.Status.QUEUED, priority__gte=priority)),
+        running=Count("pk", filter=Q(status=Generation.Status.RUNNING)),
+        arrivals=Count("pk", filter=Q(created_at__gte=since, priority__gt=priority, cached=False)),
+    )
+    return Load(**counts)
+
+
+def arrivals_per_s(load: Load) -> float:
+    return load.arrivals / settings.ADMISSION_ARRIVALS_WINDOW_S
+
+
+# Never count on less than this share of the capacity: past it, the line barely moves, and the wait is long.
+LEAST_SHARE = 0.1
+
+
+def estimated_wait_s(
+    position: int, model: str | None = None, *, running: int | None = None, cutting_in_per_s: float = 0.0
+) -> int:
+    """Seconds until this job's images are ready: the jobs ahead drained at the real pace, plus one call.
+
+    The pace is the smaller of the workers' (slots / average call) and the provider's rate limit, less the share
+    of calls that fail and are made again, less what jobs of a higher priority, arriving at `cutting_in_per_s`,
+    take of it while this one waits. The jobs ahead are the queued ones before this one and the ones running now.
     """
     model = model or settings.OPENAI_IMAGE_MODEL
     duration = expected_duration_s(model)
     slots = worker_slots()
-    running = Generation.objects.filter(status=Generation.Status.RUNNING).count()
+    if running is None:
+        running = Generation.objects.filter(status=Generation.Status.RUNNING).count()
     # Running jobs are half done on average: they hold their slots for about half a call more.
     ahead = max(position - 1, 0) + running / 2
-    wait = duration * (1 + ahead / slots)
+    left_to_us = max(1 - cutting_in_per_s * duration / slots, LEAST_SHARE)
+    wait = duration * (1 + ahead / slots) / left_to_us
+    pace = provider_pace()
+    if pace:
+        wait = max(wait, ahead / max(pace - cutting_in_per_s, pace * LEAST_SHARE) + duration)
+    return max(round(wait), 1)
+
+
+PACE_TTL_S = 5.0
+_pace: tuple[float, float] = (0.0, 0.0)
+_pace_lock = threading.Lock()
+
+
+def provider_pace() -> float:
+    """Calls per second the primary provider's limits let through and that succeed (0: no limit); cached briefly."""
+    global _pace
+    with _pace_lock:
+        expires, pace = _pace
+        if time.monotonic() < expires:
+            return pace
     primary = targets()[0]
     limits = limits_for(primary.provider, primary.model)
     per_minute = min(x for x in (limits.rpm, limits.ipm, math.inf) if x)
-    if per_minute != math.inf:
-        per_second = per_minute / (settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S)
-        wait = max(wait, ahead / per_second + duration)
-    return max(round(wait), 1)
+    if per_minute == math.inf:
+        pace = 0.0
+    else:
+        try:
+            failing = min(failed_share(), 0.9)
+        except Exception:
+            failing = 0.0  # without Redis, assume calls succeed: the estimate is a little short, never absurd
+        pace = per_minute / (settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S) * (1 - failing)
+    with _pace_lock:
+        _pace = (time.monotonic() + PACE_TTL_S, pace)
+    return pace

@@ -21,7 +21,7 @@ from billing import services as billing
 from core.api import ApiError
 from generation import events
 from generation.cache import lookup
-from generation.estimates import estimated_wait_s, remember_snapshot
+from generation.estimates import Load, arrivals_per_s, estimated_wait_s, load_for, remember_snapshot
 from generation.finish import announce_final, finish_followers
 from generation.images import output_size_for
 from generation.models import Generation, Room
@@ -77,16 +77,16 @@ def create_generation(
         found = lookup.probe(user, room, tier, model=model, **request)
         if found.source is not None:
             return serve_cached(user, room, found, request_id=request_id, callback_url=callback_url)
-        waiting = Generation.objects.filter(owner=user, status__in=[Status.QUEUED, Status.RUNNING]).count()
-        if waiting >= settings.MAX_QUEUED_PER_USER:
+        load = load_for(user.pk, tier.priority)
+        if load.yours >= settings.MAX_QUEUED_PER_USER:
             error = ApiError(
                 "too_many_in_flight",
-                f"You already have {waiting} generations waiting; try again when some finish.",
+                f"You already have {load.yours} generations waiting; try again when some finish.",
                 429,
             )
             error.headers["Retry-After"] = "30"
             raise error
-        position, wait_s = admit_or_refuse(tier, model)
+        position, wait_s = admit_or_refuse(tier, model, load)
         # Held at the most any target (primary or fallback) can charge, `auto` quality at the highest.
         serving = targets()
         estimate = pricing.estimate_any([t.model for t in serving], size, quality, n, provider=serving[0].provider)
@@ -121,14 +121,16 @@ def create_generation(
     return generation
 
 
-def admit_or_refuse(tier: Any, model: str) -> tuple[int, int]:
+def admit_or_refuse(tier: Any, model: str, load: Load) -> tuple[int, int]:
     """Where a new job of this tier would stand, and its wait; refuse it (503) if it could not finish in time.
 
     Under a load the provider cannot serve, accepting would only make the user wait out the whole deadline for a
-    refund. Saying so at once is kinder, costs nothing, and paid tiers, who stand ahead, are refused last.
+    refund. Saying so at once is kinder, costs nothing, and paid tiers, who stand ahead, are refused last. The
+    wait counts the jobs ahead, the pace the provider really allows (failed calls are made again), and the jobs
+    of higher tiers that keep arriving and will cut in.
     """
-    ahead = Generation.objects.filter(status=Status.QUEUED, priority__gte=tier.priority).count()
-    wait_s = estimated_wait_s(ahead + 1, model)
+    ahead = load.ahead
+    wait_s = estimated_wait_s(ahead + 1, model, running=load.running, cutting_in_per_s=arrivals_per_s(load))
     limit = settings.ADMISSION_MAX_WAIT_S
     if limit and wait_s > limit:
         minutes = max(round(wait_s / 60), 1)

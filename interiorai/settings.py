@@ -249,6 +249,8 @@ GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
 # Refuse a new job (503, nothing charged) whose estimated wait is longer than this; 0 accepts everything. The
 # default leaves a quarter of the deadline for retries and for paid jobs that arrive later and go first.
 ADMISSION_MAX_WAIT_S = envint("ADMISSION_MAX_WAIT_S", GENERATION_DEADLINE_S * 3 // 4, minimum=0)
+# How far back a new job looks for jobs of higher tiers arriving: at that rate they will cut in ahead of it.
+ADMISSION_ARRIVALS_WINDOW_S = envfloat("ADMISSION_ARRIVALS_WINDOW_S", 120.0, minimum=1)
 GENERATION_LEASE_S = envint("GENERATION_LEASE_S", 60, minimum=2)
 # How long a worker keeps trying to store and settle a result it has paid for (the database or the storage is
 # down) before it gives the job up; its lease is renewed meanwhile, so nobody buys the result a second time.

@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.counters import record_cache
 from generation.cache.embedder import EMBEDDER, from_bytes, to_bytes
-from generation.cache.prompts import comparable, key_of, plain, scope_of
+from generation.cache.prompts import comparable, form, key_of, plain, scope_of
 from generation.models import Generation
 
 log = logging.getLogger("generation")
@@ -72,6 +72,10 @@ class Matcher:
     def __init__(self, prompt: str) -> None:
         self.prompt = prompt
         self.vector: np.ndarray | None = None
+
+    def comparable(self) -> bool:
+        """Whether this prompt can be compared by meaning at all (the semantic cache is on, it has words)."""
+        return settings.CACHE_SEMANTIC and bool(form(self.prompt).tokens)
 
     def best(self, candidates: Iterable[Generation]) -> tuple[Generation | None, float]:
         if not settings.CACHE_SEMANTIC:
@@ -146,32 +150,34 @@ def visible_to(user: Any) -> QuerySet[Generation]:
     return Generation.objects.filter(owner=user)
 
 
-def sources(user: Any, tier: Any) -> QuerySet[Generation]:
-    """Results that may serve this user: original, not invalidated, younger than the tier's cache TTL."""
+def source_rows(tier: Any) -> Q:
     if not tier.cache_ttl_days:
-        return Generation.objects.none()
+        return Q(pk__in=[])
     since = timezone.now() - timedelta(days=tier.cache_ttl_days)
-    return (
-        visible_to(user)
-        .filter(status=Status.SUCCEEDED, cached=False, room__isnull=False, finished_at__gte=since)
-        .exclude(cache_key="")
-        .order_by("-finished_at")
-    )
+    return Q(status=Status.SUCCEEDED, cached=False, finished_at__gte=since)
 
 
-def in_flight(user: Any) -> QuerySet[Generation]:
+def in_flight_rows() -> Q:
     """Jobs a new request may wait for: queued or running, not themselves waiting for another."""
-    return (
-        visible_to(user)
-        .filter(
-            status__in=[Status.QUEUED, Status.RUNNING],
-            cached_from__isnull=True,
-            cancel_requested=False,
-            room__isnull=False,
-        )
-        .exclude(cache_key="")
-        .order_by("created_at")
+    return Q(
+        status__in=[Status.QUEUED, Status.RUNNING], cached_from__isnull=True, cancel_requested=False, cached=False
     )
+
+
+def candidates(user: Any, tier: Any, rows: Q) -> tuple[list[Generation], list[Generation]]:
+    """The sources (newest first) and the jobs in flight (oldest first) among `rows`: one query for both."""
+    found = list(
+        visible_to(user)
+        .filter(rows, room__isnull=False)
+        .filter(source_rows(tier) | in_flight_rows())
+        .exclude(cache_key="")
+        .order_by("-created_at")[: 2 * SEMANTIC_CANDIDATES]
+    )
+    done = sorted(
+        (g for g in found if g.status == Status.SUCCEEDED), key=lambda g: g.finished_at or g.created_at, reverse=True
+    )
+    running = sorted((g for g in found if g.status != Status.SUCCEEDED), key=lambda g: g.created_at)
+    return done, running
 
 
 def probe(
@@ -196,21 +202,20 @@ def probe(
         return found  # "generate again" asks for a new picture on purpose: no lookup, no waiting for a twin
     started = time.monotonic()
     matcher = Matcher(prompt)
-    fresh = sources(user, tier)
-    nearby = fresh.filter(cache_scope=scope).exclude(cache_key=found.key)[:SEMANTIC_CANDIDATES]
     score = 0.0
-    if (source := fresh.filter(cache_key=found.key).first()) is not None:
-        found.kind, found.source = "exact_hit", source
-    elif (match := matcher.best(nearby))[0] is not None:
-        found.kind, (found.source, score) = "semantic_hit", match
+    exact_done, exact_running = candidates(user, tier, Q(cache_key=found.key))
+    if exact_done:
+        found.kind, found.source = "exact_hit", exact_done[0]
     else:
-        running = in_flight(user)
-        leader = running.filter(cache_key=found.key).first()
-        if leader is None:
-            leader, score = matcher.best(
-                running.filter(cache_scope=scope).exclude(cache_key=found.key)[:SEMANTIC_CANDIDATES]
-            )
-        found.kind, found.leader = ("coalesced" if leader else "miss"), leader
+        # Only a prompt with words to compare is looked up by meaning: one more query, within its scope.
+        near_done, near_running = candidates(user, tier, Q(cache_scope=scope) & ~Q(cache_key=found.key))
+        if matcher.comparable() and (match := matcher.best(near_done))[0] is not None:
+            found.kind, (found.source, score) = "semantic_hit", match
+        else:
+            leader = exact_running[0] if exact_running else None
+            if leader is None and matcher.comparable():
+                leader, score = matcher.best(near_running)
+            found.kind, found.leader = ("coalesced" if leader else "miss"), leader
     found.embedding = matcher.embedding
     record_cache(found.kind)
     log.info(

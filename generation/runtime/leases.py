@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce, Now
 
+from core.counters import record_call
 from generation import events
 from generation.finish import held_by
 from generation.models import Generation, ProviderCall
@@ -222,6 +223,7 @@ def finish_call(
     call.outcome, call.status_code, call.error_code = outcome, status_code, error_code[:60]
     call.latency_ms, call.cost_usd, call.provider_request_id = int(latency_s * 1000), cost, request_id[:100]
     call.save(update_fields=["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id"])
+    record_call(outcome == ProviderCall.Outcome.SUCCESS)
     log.info(
         "provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",
         call.generation_id,

@@ -56,3 +56,21 @@ def test_a_paid_tier_stands_ahead_of_the_free_backlog_and_is_still_accepted(slow
     response = post(business, upload_room(business).json()["id"], "urgent")
     assert response.status_code == 202
     assert response.json()["position"] == 1
+
+
+def test_a_free_job_is_refused_when_paid_jobs_arriving_meanwhile_would_take_its_turn(settings, make_user, monkeypatch):
+    # Ten calls a minute; paid jobs arriving at eight a minute will keep cutting in ahead of a free job.
+    settings.PROVIDER_RPM, settings.PROVIDER_IPM = 10, 0
+    settings.RATE_LIMIT_WINDOW_S, settings.RATE_LIMIT_SAFETY_S = 60, 0
+    settings.ADMISSION_ARRIVALS_WINDOW_S, settings.ADMISSION_MAX_WAIT_S = 60, 120
+    settings.GENERATION_EXPECTED_S = 5.0
+    monkeypatch.setattr(estimates, "_pace", (0.0, 0.0))  # no cached pace from an earlier test
+    business = client_for(make_user("bea", tier="business"))
+    paid_room = upload_room(business).json()["id"]
+    assert all(post(business, paid_room, f"paid {i}").status_code == 202 for i in range(8))
+    free = client_for(make_user("fay", tier="free"))
+
+    refused = post(free, upload_room(free).json()["id"], "free one")
+
+    # Eight ahead at ten a minute would be about 50 s; with eight more a minute cutting in, the line hardly moves.
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "at_capacity"
