@@ -21,7 +21,7 @@ from PIL import Image
 from . import errors, imaging, responses
 from .config import ConfigError, SandboxConfig
 from .errors import ApiError
-from .faults import Fault, draw_fault, draw_latency
+from .faults import Fault, Spoil, draw_fault, draw_latency, draw_spoil
 from .limits import LimitDecision, RateLimiter, retry_after_headers
 from .stats import RequestLog, RequestRecord, Stats
 from .validation import EDITS, GENERATIONS, ImageJob, Upload, check_moderation, decode_uploads, parse_job
@@ -73,6 +73,7 @@ class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
+        self.spoil_rng = random.Random(f"spoil-{config.seed}")
         self.limiter = RateLimiter()
         self.stats = Stats()
         self.log = RequestLog()
@@ -85,6 +86,7 @@ class SandboxState:
         self.config = self.config.updated(changes)
         if "seed" in changes:
             self.rng = random.Random(self.config.seed)
+            self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
 
     def reset(self) -> None:
         """Zero stats, clear the request log and rate-limit windows, and restart the RNG."""
@@ -92,6 +94,7 @@ class SandboxState:
         self.log.clear()
         self.limiter.reset()
         self.rng = random.Random(self.config.seed)
+        self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound image work off the event loop."""
@@ -290,11 +293,24 @@ async def serve_with_faults(
         if not work.done():
             # The thread finishes on its own; only stop waiting for it.
             work.cancel()
+    images = spoil(state, images, job, size)
     urls = publish_files(state, request, images, job) if job.response_format == "url" else None
     input_sizes = [photo.size] if photo is not None else []
     body = responses.images_response(job, images, size, input_sizes, urls)
     state.stats.images_total += len(images)
     return web.json_response(body)
+
+
+def spoil(state: SandboxState, images: list[bytes], job: ImageJob, size: tuple[int, int]) -> list[bytes]:
+    """Replace the answer's images by flat colour or undecodable bytes, as `rate_blank` / `rate_corrupt` say."""
+    kind = draw_spoil(state.spoil_rng, state.config)
+    if kind is Spoil.NONE:
+        return images
+    state.stats.by_fault[kind.value] += 1
+    if kind is Spoil.CORRUPT:
+        return [imaging.truncate(data) for data in images]
+    colour = (state.spoil_rng.randrange(256), state.spoil_rng.randrange(256), state.spoil_rng.randrange(256))
+    return [imaging.flat(*size, colour, job.output_format, job.output_compression) for _ in images]
 
 
 def limit_exceeded(decision: LimitDecision, config: SandboxConfig, requested: int) -> ApiError:
