@@ -11,6 +11,8 @@ LIMITER_WAIT_KEY = "metrics:limiter_wait_seconds"
 LIMITER_WAITS_KEY = "metrics:limiter_waits_total"
 CACHE_KEY = "metrics:cache"
 CACHE_KINDS = ("exact_hit", "semantic_hit", "coalesced", "miss")
+MODERATION_KEY = "metrics:moderation"
+MODERATION_RESULTS = ("passed", "flagged", "unavailable")
 
 
 def record_limiter_wait(seconds: float) -> None:
@@ -27,5 +29,13 @@ def record_cache(kind: str) -> None:
     """kind: exact_hit, semantic_hit, miss or coalesced."""
     try:
         redis_client().hincrby(CACHE_KEY, kind, 1)
+    except Exception:
+        return
+
+
+def record_moderation(result: str) -> None:
+    """result: passed, flagged or unavailable (the check could not run)."""
+    try:
+        redis_client().hincrby(MODERATION_KEY, result, 1)
     except Exception:
         return

@@ -292,6 +292,13 @@ BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shorte
 GENERATION_RUN_BOUND_S = OPENAI_TIMEOUT_S + RATE_LIMIT_MAX_WAIT_S + RESULT_KEEP_S + 60
 CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S), minimum=10)
 CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S) + 30, minimum=15)
+# Free-text prompts are checked with the provider's moderation endpoint before anything is reserved. When the
+# check cannot run (the endpoint is down or slow), the request goes ahead by default: the image model applies its own
+# content policy, and a refusal there fails the job uncharged. MODERATION_FAIL_CLOSED=true refuses it instead (503).
+MODERATION_ENABLED = envbool("MODERATION_ENABLED", True)
+MODERATION_FAIL_CLOSED = envbool("MODERATION_FAIL_CLOSED", False)
+MODERATION_TIMEOUT_S = envfloat("MODERATION_TIMEOUT_S", 5.0, minimum=0.1)
+OPENAI_MODERATION_MODEL = envstr("OPENAI_MODERATION_MODEL", "omni-moderation-latest")
 PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 

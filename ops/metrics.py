@@ -18,7 +18,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from billing.models import Account
-from core.counters import CACHE_KEY, CACHE_KINDS, LIMITER_WAIT_KEY, LIMITER_WAITS_KEY
+from core.counters import (
+    CACHE_KEY,
+    CACHE_KINDS,
+    LIMITER_WAIT_KEY,
+    LIMITER_WAITS_KEY,
+    MODERATION_KEY,
+    MODERATION_RESULTS,
+)
 from core.redis import as_text, redis_client
 from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
@@ -164,6 +171,13 @@ class InteriorCollector:
         for result in CACHE_KINDS:
             cache.add_metric([result], counts.get(result, 0))
         yield cache
+        moderation = CounterMetricFamily(
+            "interiorai_moderation_checks", "Prompt moderation checks by result", labels=["result"]
+        )
+        counts = {as_text(k): int(v) for k, v in client.hgetall(MODERATION_KEY).items()}
+        for result in MODERATION_RESULTS:
+            moderation.add_metric([result], counts.get(result, 0))
+        yield moderation
 
 
 def allowed(request: HttpRequest) -> bool:

@@ -23,8 +23,19 @@ from .config import ConfigError, SandboxConfig
 from .errors import ApiError
 from .faults import Fault, Spoil, draw_fault, draw_latency, draw_spoil
 from .limits import LimitDecision, RateLimiter, retry_after_headers
+from .moderation import moderation_response
 from .stats import RequestLog, RequestRecord, Stats
-from .validation import EDITS, GENERATIONS, ImageJob, Upload, check_moderation, decode_uploads, parse_job
+from .validation import (
+    EDITS,
+    GENERATIONS,
+    MODERATIONS,
+    ImageJob,
+    Upload,
+    check_moderation,
+    decode_uploads,
+    parse_job,
+    parse_moderation,
+)
 
 logger = logging.getLogger("sandbox")
 
@@ -35,6 +46,7 @@ BACKLOG = 1024
 FILE_STORE_SIZE = 200
 RENDER_CACHE_SIZE = 32
 IMAGE_ENDPOINTS = frozenset({EDITS, GENERATIONS})
+LOGGED_ENDPOINTS = IMAGE_ENDPOINTS | {MODERATIONS}
 # Headers worth checking in tests (retries, idempotency); never Authorization.
 RECORDED_HEADERS = ("User-Agent", "X-Stainless-Retry-Count", "Idempotency-Key")
 GPT_RENDER_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x1536": (1024, 1536)}
@@ -381,6 +393,38 @@ def finalize(response: web.Response, record: RequestRecord) -> None:
     response.headers["openai-processing-ms"] = str(round((time.monotonic() - record.started) * 1000))
 
 
+async def handle_moderations(request: web.Request) -> web.Response:
+    """Answer `POST /v1/moderations` at once: outage and auth apply, latency, limits and injected faults do not."""
+    state = request.app[STATE]
+    state.stats.by_endpoint[MODERATIONS] += 1
+    state.stats.moderations_total += 1
+    headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
+    record = state.log.start(MODERATIONS, request.method, request.content_type, headers)
+    try:
+        try:
+            body = await read_values(request, MODERATIONS)
+            record.fields = body
+            if state.config.outage:
+                raise errors.overloaded()
+            check_auth(request)
+            model, items = parse_moderation(body)
+            answer = moderation_response(model, items, state.config.flag_terms)
+            flagged = sum(item["flagged"] for item in answer["results"])
+            state.stats.moderations_flagged += flagged
+            record.note = f"model={model} inputs={len(items)} flagged={flagged}"
+            response = web.json_response(answer)
+            record.outcome = "ok"
+        except ApiError as exc:
+            response = error_response(exc)
+            record.outcome = "error"
+        finalize(response, record)
+        record.status = response.status
+        return response
+    finally:
+        record.duration_s = round(time.monotonic() - record.started, 4)
+        logger.info("%s %s %s %.3fs %s", request.method, MODERATIONS, record.status, record.duration_s, record.note)
+
+
 async def handle_unknown_v1(request: web.Request) -> web.Response:
     """Answer any other /v1 path like OpenAI does, and count it."""
     state = request.app[STATE]
@@ -475,7 +519,7 @@ async def log_requests(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Log one line per control request; the image handler logs its own, with more detail."""
-    if request.path in IMAGE_ENDPOINTS:
+    if request.path in LOGGED_ENDPOINTS:
         return await handler(request)
     started = time.monotonic()
     status: object = "cancelled"
@@ -501,6 +545,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app[STATE] = SandboxState(config or SandboxConfig())
     app.router.add_post(EDITS, handle_images)
     app.router.add_post(GENERATIONS, handle_images)
+    app.router.add_post(MODERATIONS, handle_moderations)
     app.router.add_route("*", "/v1/{tail:.*}", handle_unknown_v1)
     app.router.add_get("/_sandbox/healthz", healthz)
     app.router.add_get("/_sandbox/config", get_config)
