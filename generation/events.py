@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 GENERATION_UPDATE = "generation.update"
 GENERATION_SNAPSHOT = "generation.snapshot"
 EVENT_TYPES = (GENERATION_UPDATE, GENERATION_SNAPSHOT)
+# Not an event for pages: tells every consumer of the user's group to close its socket (the account is gone).
+ACCOUNT_CLOSED = "account.closed"
 
 
 def group_for_user(user_id: int) -> str:
@@ -52,3 +54,14 @@ def publish(generation: Generation, *, on_commit: bool = True) -> None:
         send_on_commit(generation.owner_id, GENERATION_UPDATE, payload)
     else:
         send_to_user(generation.owner_id, GENERATION_UPDATE, payload)
+
+
+def close_sockets(user_id: int) -> None:
+    """Close every open socket of the user, in whichever web process holds it (their account was deleted)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_for_user(user_id), {"type": ACCOUNT_CLOSED})
+    except Exception:  # the sockets also lose their session: a reconnect is refused as anonymous
+        log.warning("sockets not told to close user=%s", user_id, exc_info=True)

@@ -299,6 +299,8 @@ MODERATION_ENABLED = envbool("MODERATION_ENABLED", True)
 MODERATION_FAIL_CLOSED = envbool("MODERATION_FAIL_CLOSED", False)
 MODERATION_TIMEOUT_S = envfloat("MODERATION_TIMEOUT_S", 5.0, minimum=0.1)
 OPENAI_MODERATION_MODEL = envstr("OPENAI_MODERATION_MODEL", "omni-moderation-latest")
+# An account with more files than this is erased by the workers' sweep (the request answers 202), not within it.
+ACCOUNT_ERASE_INLINE_FILES = envint("ACCOUNT_ERASE_INLINE_FILES", 500, minimum=0)
 PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 
