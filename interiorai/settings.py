@@ -228,9 +228,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every generation worker sweeps on its own (generation/runtime/sweeper.py, one at a time through a lock); beat
 # sends the same sweep too, so a cluster needs no beat for its jobs, and two beats do no harm.
 SWEEP_INTERVAL_S = envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)
+# How often beat has the watched figures (ops/alerts.py) measured against their baselines.
+ALERTS_INTERVAL_S = envfloat("ALERTS_INTERVAL_S", 60.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": SWEEP_INTERVAL_S},
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
+    "ops-alerts": {"task": "ops.alerts", "schedule": ALERTS_INTERVAL_S},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Workers log through LOGGING below, so their lines carry the request id like the web's do.
