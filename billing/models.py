@@ -98,7 +98,10 @@ class Account(models.Model):
     reserved_usd = models.DecimalField(max_digits=12, decimal_places=4, default=ZERO)
     warned_period_start = models.DateTimeField(null=True, blank=True)
     closing_since = models.DateTimeField(
-        null=True, blank=True, help_text="Its user asked to delete their account; erased once no job of theirs runs."
+        null=True,
+        blank=True,
+        db_index=True,  # the workers' sweep looks for these every few seconds
+        help_text="Its user asked to delete their account; erased once no job of theirs runs.",
     )
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Its user and their data were erased.")
 

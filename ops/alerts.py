@@ -56,7 +56,9 @@ def p95_generation_s(now: datetime) -> float | None:
 
 def error_rate(now: datetime) -> float | None:
     """Failed among the jobs that ended in the window (cancelled ones are the user's choice, not an error)."""
-    ended = Generation.objects.filter(finished_at__gt=now - WINDOW, status__in=[Status.SUCCEEDED, Status.FAILED])
+    ended = Generation.objects.filter(
+        finished_at__gt=now - WINDOW, status__in=[Status.SUCCEEDED, Status.FAILED], cached=False
+    )
     total = ended.count()
     return ended.filter(status=Status.FAILED).count() / total if total >= MIN_EVENTS else None
 
