@@ -349,8 +349,8 @@ def warn_if_near_limit(account_id: int) -> None:
         account.warned_period_start = account.period_start
         account.save(update_fields=["warned_period_start"])
     log.info("usage warning account=%s used=%.0f%%", account_id, account.usage_fraction() * 100)
-    if not account.user.email:
-        return
+    if account.user is None or not account.user.email:
+        return  # a closed account, or nowhere to write to
     try:
         send_mail(
             f"You have used {min(round(account.usage_fraction() * 100), 100)}% of your InteriorAI plan",

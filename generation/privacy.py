@@ -194,7 +194,7 @@ def export_data(
                 "width": room.width,
                 "height": room.height,
                 "created_at": room.created_at,
-                "photo": files.get(room.photo.name),
+                "photo": files.get(room.photo.name or ""),
             }
             for room in rooms
         ],

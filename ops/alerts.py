@@ -50,7 +50,7 @@ def percentile(values: list[float], q: float) -> float:
 def p95_generation_s(now: datetime) -> float | None:
     """Request to stored result, of the jobs that succeeded in the window."""
     rows = Generation.objects.filter(status=Status.SUCCEEDED, cached=False, finished_at__gt=now - WINDOW)
-    durations = [(done - made).total_seconds() for made, done in rows.values_list("created_at", "finished_at")]
+    durations = [(done - made).total_seconds() for made, done in rows.values_list("created_at", "finished_at") if done]
     return percentile(durations, 0.95) if len(durations) >= MIN_EVENTS else None
 
 

@@ -28,7 +28,7 @@ from .stats import RequestLog, RequestRecord, Stats
 from .validation import (
     EDITS,
     GENERATIONS,
-    MODERATIONS,
+    MODERATIONS_ENDPOINT,
     ImageJob,
     Upload,
     check_moderation,
@@ -46,7 +46,7 @@ BACKLOG = 1024
 FILE_STORE_SIZE = 200
 RENDER_CACHE_SIZE = 32
 IMAGE_ENDPOINTS = frozenset({EDITS, GENERATIONS})
-LOGGED_ENDPOINTS = IMAGE_ENDPOINTS | {MODERATIONS}
+LOGGED_ENDPOINTS = IMAGE_ENDPOINTS | {MODERATIONS_ENDPOINT}
 # Headers worth checking in tests (retries, idempotency); never Authorization.
 RECORDED_HEADERS = ("User-Agent", "X-Stainless-Retry-Count", "Idempotency-Key")
 GPT_RENDER_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x1536": (1024, 1536)}
@@ -396,13 +396,13 @@ def finalize(response: web.Response, record: RequestRecord) -> None:
 async def handle_moderations(request: web.Request) -> web.Response:
     """Answer `POST /v1/moderations` at once: outage and auth apply, latency, limits and injected faults do not."""
     state = request.app[STATE]
-    state.stats.by_endpoint[MODERATIONS] += 1
+    state.stats.by_endpoint[MODERATIONS_ENDPOINT] += 1
     state.stats.moderations_total += 1
     headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
-    record = state.log.start(MODERATIONS, request.method, request.content_type, headers)
+    record = state.log.start(MODERATIONS_ENDPOINT, request.method, request.content_type, headers)
     try:
         try:
-            body = await read_values(request, MODERATIONS)
+            body = await read_values(request, MODERATIONS_ENDPOINT)
             record.fields = body
             if state.config.outage:
                 raise errors.overloaded()
@@ -422,7 +422,9 @@ async def handle_moderations(request: web.Request) -> web.Response:
         return response
     finally:
         record.duration_s = round(time.monotonic() - record.started, 4)
-        logger.info("%s %s %s %.3fs %s", request.method, MODERATIONS, record.status, record.duration_s, record.note)
+        logger.info(
+            "%s %s %s %.3fs %s", request.method, MODERATIONS_ENDPOINT, record.status, record.duration_s, record.note
+        )
 
 
 async def handle_unknown_v1(request: web.Request) -> web.Response:
@@ -545,7 +547,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app[STATE] = SandboxState(config or SandboxConfig())
     app.router.add_post(EDITS, handle_images)
     app.router.add_post(GENERATIONS, handle_images)
-    app.router.add_post(MODERATIONS, handle_moderations)
+    app.router.add_post(MODERATIONS_ENDPOINT, handle_moderations)
     app.router.add_route("*", "/v1/{tail:.*}", handle_unknown_v1)
     app.router.add_get("/_sandbox/healthz", healthz)
     app.router.add_get("/_sandbox/config", get_config)

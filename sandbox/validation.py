@@ -284,7 +284,7 @@ def decode_mask(job: ImageJob, photo: Image.Image) -> Image.Image | None:
 
 # --- moderations --------------------------------------------------------------------------------
 
-MODERATIONS = "/v1/moderations"
+MODERATIONS_ENDPOINT = "/v1/moderations"
 MODERATION_PARAMS = frozenset({"input", "model"})
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
