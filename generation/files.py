@@ -43,6 +43,19 @@ def prune_folder(name: str) -> None:
             folder.rmdir()
 
 
+def stored_for(generation_ids: Iterable[uuid.UUID]) -> set[str]:
+    """Every file in these generations' results folders, named by a row or not (a store cut short leaves some)."""
+    names: set[str] = set()
+    for pk in generation_ids:
+        folder = f"{RESULTS}/{pk.hex}"
+        try:
+            _, files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        names.update(f"{folder}/{name}" for name in files)
+    return names
+
+
 def origin_of(name: str) -> uuid.UUID | None:
     """The generation whose call produced a result file (its folder), or None for other files."""
     folder, _, rest = name.partition("/")

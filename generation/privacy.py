@@ -27,7 +27,7 @@ from billing import services as billing
 from billing.models import Account, LedgerEntry
 from core.api import ApiError
 from generation import events, finish
-from generation.files import delete_files, names_in_use
+from generation.files import delete_files, names_in_use, stored_for
 from generation.models import Generation, Room
 
 log = logging.getLogger("generation")
@@ -80,6 +80,7 @@ def erase_generations(ids: Iterable[uuid.UUID]) -> int:
     names = {
         name for images in Generation.objects.filter(pk__in=ids).values_list("images", flat=True) for name in images
     }
+    names |= stored_for(ids)  # files of theirs no row names: a store cut short and retried under new names
     delete_files(sorted(names - names_in_use(names, ids)))
     deleted, _ = Generation.objects.filter(pk__in=ids).delete()
     return deleted

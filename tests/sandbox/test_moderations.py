@@ -99,3 +99,9 @@ def test_moderation_answers_at_once_outside_limits_and_faults_but_not_in_an_outa
     stats = sandbox.stats()
     assert stats["moderations_total"] == 5 and stats["by_endpoint"] == {"/v1/moderations": 5}
     assert (stats["requests_total"], stats["by_status"], stats["max_in_flight"]) == (0, {}, 0)
+
+
+def test_the_image_apis_own_moderation_parameter_still_takes_its_values(client: openai.OpenAI) -> None:
+    for value in ("low", "auto"):
+        answer = client.images.generate(prompt="a room", model="gpt-image-1", moderation=value, quality="low", n=1)
+        assert answer.data and answer.data[0].b64_json

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.test import Client
 
@@ -63,6 +65,13 @@ def test_deleting_a_generation_removes_it_and_its_images_and_keeps_the_books(ali
     entries = LedgerEntry.objects.filter(account__user=alice, kind=LedgerEntry.Kind.CAPTURE)
     assert entries.count() == 2 and entries.filter(generation=None).count() == 1, "the charge stays on the books"
     assert_balanced(alice)
+
+
+def test_files_a_cut_short_store_left_in_its_folder_go_too(alice):
+    _, (generation,) = designs(alice, 1)
+    stray = default_storage.save(f"results/{generation.pk.hex}/half-stored-0.jpg", ContentFile(b"partial"))
+    assert client_for(alice).delete(f"/api/v1/generations/{generation.pk}/").status_code == 204
+    assert stray not in local_names() and f"results/{generation.pk.hex}" not in local_folders()
 
 
 def test_a_queued_generation_is_cancelled_uncharged_then_deleted(alice):

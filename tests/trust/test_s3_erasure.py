@@ -11,10 +11,12 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from django.contrib.auth.models import User
 
+from generation.models import Generation
 from tests.support.images import room_photo
 from tests.support.stack import Web, Worker, stack_env
-from tests.support.storage import bucket_keys, moto_server
+from tests.support.storage import bucket_keys, moto_server, names_of
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.stack
@@ -70,10 +72,14 @@ def test_an_account_deleted_on_s3_leaves_no_object_of_the_user(s3_stack, make_us
     sara, sid = signed_in(web, "sara"), signed_in(web, "sid")
     redesign(web, sara, 1)
     redesign(web, sara, 2)
-    before_sara = bucket_keys(s3, BUCKET)
     redesign(web, sid, 3)
-    sids = bucket_keys(s3, BUCKET) - before_sara
-    assert len(before_sara) == 4 and len(sids) == 2, "two photos and two results of hers, one of each of his"
+    hers = names_of(User.objects.get(username="sara"))
+    her_folders = {
+        f"results/{pk.hex}/" for pk in Generation.objects.filter(owner__username="sara").values_list("pk", flat=True)
+    }
+    his = names_of(User.objects.get(username="sid"))
+    assert len(hers) == 4 and len(his) == 2, "two photos and two results of hers, one of each of his"
+    assert hers | his <= bucket_keys(s3, BUCKET)
 
     export = sara.get(f"{web.url}/api/v1/account/export/")
     assert export.status_code == 200 and export.headers["Content-Type"] == "application/zip"
@@ -81,6 +87,8 @@ def test_an_account_deleted_on_s3_leaves_no_object_of_the_user(s3_stack, make_us
 
     deleted = sara.delete(f"{web.url}/api/v1/account/", json={"confirm": "sara"})
     assert deleted.status_code == 204, deleted.text
-    assert bucket_keys(s3, BUCKET) == sids, "nothing of hers is left, all of his is there"
+    left = bucket_keys(s3, BUCKET)
+    assert not hers & left and not any(key.startswith(tuple(her_folders)) for key in left), "nothing of hers is left"
+    assert his <= left, "all of his is there"
     assert sara.get(f"{web.url}/api/v1/usage/").status_code == 401
     assert sid.get(f"{web.url}/api/v1/generations/").json()["count"] == 1
