@@ -239,7 +239,8 @@ def timeline(
     for job in got:
         done[min(int((job["t_final"] - start) / step), slots - 1)] += 1 / step
     for record in requests or []:
-        if record.get("status") == 200 and record.get("received_at"):
+        # Image answers only: moderation checks are logged too, but produce no image.
+        if record.get("status") == 200 and record.get("received_at") and "/images/" in record.get("endpoint", ""):
             at = record["received_at"] + (record.get("duration_s") or 0) - start
             if 0 <= at < slots * step:
                 provider_ok[int(at / step)] += 1 / step

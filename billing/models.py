@@ -84,7 +84,8 @@ class Tier(models.Model):
 
 
 class Account(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account")
+    # When its user is deleted the account stays, anonymised: its ledger is the books of what was charged.
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="account")
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="accounts")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -96,8 +97,17 @@ class Account(models.Model):
     reserved_generations = models.PositiveIntegerField(default=0)
     reserved_usd = models.DecimalField(max_digits=12, decimal_places=4, default=ZERO)
     warned_period_start = models.DateTimeField(null=True, blank=True)
+    closing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,  # the workers' sweep looks for these every few seconds
+        help_text="Its user asked to delete their account; erased once no job of theirs runs.",
+    )
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Its user and their data were erased.")
 
     def __str__(self) -> str:
+        if self.user_id is None:
+            return f"closed account #{self.pk} ({self.tier.slug})"
         return f"{self.user} ({self.tier.slug})"
 
     @property

@@ -291,6 +291,32 @@ def _rearm_warning(account: Account) -> None:
     transaction.on_commit(lambda: warn_if_near_limit(account_id), robust=True)
 
 
+def mark_closing(user: Any) -> None:
+    """Note that the user asked to delete their account (their jobs are being stopped)."""
+    Account.objects.filter(user=user, closing_since=None).update(closing_since=timezone.now())
+
+
+def anonymise(user: Any) -> Account | None:
+    """Detach the user's account from them before they are deleted: figures, tier and ledger stay for the books.
+
+    Call it when nothing is held any more (every job of theirs has ended). What a ledger entry records is amounts,
+    kinds, periods and the generation it was for; the one free text that can name a person is a support note, which
+    goes. The account still equals its ledger, so `check_ledger` keeps passing.
+    """
+    account = Account.objects.select_for_update(of=("self",)).filter(user=user).first()
+    if account is None:
+        return None
+    if account.reserved_generations or account.reserved_usd:
+        raise ValueError(f"account {account.pk} still holds reservations; end its jobs first")
+    LedgerEntry.objects.filter(account=account, actor__isnull=False).exclude(note="").update(note="")
+    account.user = None
+    account.closed_at = timezone.now()
+    account.warned_period_start = None
+    account.save(update_fields=["user", "closed_at", "warned_period_start"])
+    log.info("account anonymised account=%s", account.pk)
+    return account
+
+
 def ledger_totals(account: Account) -> dict[str, Any]:
     """What the ledger says the account's figures are; the account row must always agree."""
     period = account.ledger.filter(period_start=account.period_start).aggregate(
@@ -326,8 +352,8 @@ def warn_if_near_limit(account_id: int) -> None:
         account.warned_period_start = account.period_start
         account.save(update_fields=["warned_period_start"])
     log.info("usage warning account=%s used=%.0f%%", account_id, account.usage_fraction() * 100)
-    if not account.user.email:
-        return
+    if account.user is None or not account.user.email:
+        return  # a closed account, or nowhere to write to
     try:
         send_mail(
             f"You have used {min(round(account.usage_fraction() * 100), 100)}% of your InteriorAI plan",

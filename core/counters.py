@@ -14,6 +14,9 @@ CACHE_KINDS = ("exact_hit", "semantic_hit", "coalesced", "miss")
 CALLS_KEY = "metrics:calls:{minute}"  # hash: ok, failed; one per minute, kept CALLS_MINUTES_KEPT minutes
 CALLS_MINUTES_KEPT = 10
 
+MODERATION_KEY = "metrics:moderation"
+MODERATION_RESULTS = ("passed", "flagged", "unavailable")
+
 
 def record_limiter_wait(seconds: float) -> None:
     try:
@@ -58,3 +61,11 @@ def failed_share(minutes: int = 5) -> float:
         ok += int(counts[0] or 0)
         failed += int(counts[1] or 0)
     return failed / (ok + failed) if ok + failed else 0.0
+
+
+def record_moderation(result: str) -> None:
+    """result: passed, flagged or unavailable (the check could not run)."""
+    try:
+        redis_client().hincrby(MODERATION_KEY, result, 1)
+    except Exception:
+        return

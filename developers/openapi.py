@@ -144,7 +144,8 @@ class RoomViewSetSchema(OpenApiViewExtension):
             list=extend_schema(summary="Your rooms, newest first"),
             retrieve=extend_schema(summary="One room", parameters=[UUID_ID]),
             destroy=extend_schema(
-                summary="Delete a room and its photo (its queued generations are cancelled)", parameters=[UUID_ID]
+                summary="Delete a room, its photo and every generation made from it (queued ones are cancelled)",
+                parameters=[UUID_ID],
             ),
             create=extend_schema(
                 summary="Upload a room photo",
@@ -322,6 +323,15 @@ EXTRA_ERRORS: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {
     ("/api/v1/rooms/", "post"): {"413": ("The photo is too large.", "file_too_large", "The photo is over 15 MB.")},
     ("/api/v1/generations/{id}/cancel/", "post"): {
         "409": ("The generation already ended.", "already_finished", "The generation already succeeded."),
+    },
+    ("/api/v1/generations/{id}/", "delete"): {
+        "409": ("The image model is rendering it; delete it once it ends.", "already_rendering", "Still rendering."),
+    },
+    ("/api/v1/rooms/{id}/", "delete"): {
+        "409": ("A job of the room is rendering; delete it once that ends.", "already_rendering", "Still rendering."),
+    },
+    ("/api/v1/account/", "delete"): {
+        "400": ("`confirm` is not your username.", "confirmation_mismatch", "Send your username as `confirm`."),
     },
     ("/api/v1/webhook-deliveries/{id}/replay/", "post"): {
         "409": ("Still pending, or its endpoint is disabled.", "already_pending", "Still being attempted."),

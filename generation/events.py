@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 GENERATION_UPDATE = "generation.update"
 GENERATION_SNAPSHOT = "generation.snapshot"
 EVENT_TYPES = (GENERATION_UPDATE, GENERATION_SNAPSHOT)
+# Not an event for pages: tells every consumer of the user's group to close its socket (the account is gone).
+ACCOUNT_CLOSED = "account.closed"
 LOG_LENGTH = 50
 LOG_TTL_S = 3600
 # Number the event and keep it: the generation's counter (started from Redis's clock in microseconds, so numbers
@@ -118,3 +120,14 @@ def missed(user_id: int, generation_id: uuid.UUID, since: int) -> list[dict[str,
     if not kept or kept[0]["seq"] != since + 1:
         return None
     return kept
+
+
+def close_sockets(user_id: int) -> None:
+    """Close every open socket of the user, in whichever web process holds it (their account was deleted)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_for_user(user_id), {"type": ACCOUNT_CLOSED})
+    except Exception:  # the sockets also lose their session: a reconnect is refused as anonymous
+        log.warning("sockets not told to close user=%s", user_id, exc_info=True)

@@ -1,4 +1,4 @@
-"""Rooms: the photo is checked and re-encoded on the way in; deleting a room takes its photo with it."""
+"""Rooms: the photo is checked and re-encoded on the way in; deleting a room takes its photo and results with it."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ import logging
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 
-from generation.finish import cancel
+from core.api import ApiError
+from generation import privacy
 from generation.images import clean_photo
 from generation.models import Generation, Room
 
 log = logging.getLogger("generation")
 Status = Generation.Status
+ROOM_RENDERING = (
+    "The image model is already redesigning this room, so it cannot be deleted yet: the result will arrive and be "
+    "charged. Delete the room once it has finished."
+)
 
 
 def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> Room:
@@ -34,12 +38,12 @@ def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> 
 
 
 def delete_room(room: Room) -> None:
-    """Delete the room and its photo; queued jobs for it are cancelled and its cached results forgotten."""
+    """Delete the room, its photo, and every generation made from it with its images; queued jobs are cancelled.
+
+    As with a cancel, a job whose provider call was sent is left to finish: 409 `already_rendering`, nothing deleted.
+    """
     with transaction.atomic():
-        for generation in room.generations.filter(status__in=[Status.QUEUED, Status.RUNNING]):
-            cancel(generation)
-        room.generations.update(cache_key="")
-        name = room.photo.name
-        room.delete()
-        if name:
-            transaction.on_commit(lambda: default_storage.delete(name))
+        if privacy.stop_all(room.generations.filter(status__in=[Status.QUEUED, Status.RUNNING])):
+            raise ApiError("already_rendering", ROOM_RENDERING, 409)
+    privacy.erase_rooms([room])
+    log.info("room deleted room=%s user=%s", room.pk, room.owner_id)

@@ -19,12 +19,14 @@ from django.utils import timezone
 from billing import pricing
 from billing import services as billing
 from core.api import ApiError
+from core.counters import record_moderation
 from generation import events
 from generation.cache import lookup
 from generation.estimates import Load, arrivals_per_s, estimated_wait_s, load_for, remember_snapshot
 from generation.finish import announce_final, finish_followers
 from generation.images import output_size_for
 from generation.models import Generation, Room
+from generation.provider import moderation
 from generation.provider.client import targets
 from generation.queue import messages
 
@@ -51,6 +53,7 @@ def create_generation(
     callback_url: str = "",
 ) -> Generation:
     """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
+    screen_prompt(prompt)
     model = settings.OPENAI_IMAGE_MODEL
     with transaction.atomic():
         account = billing.lock_account(user)
@@ -119,6 +122,46 @@ def create_generation(
         estimate,
     )
     return generation
+
+
+def screen_prompt(prompt: str) -> None:
+    """Refuse a prompt the provider's moderation flags (422), before anything is reserved or sent.
+
+    Runs outside the transaction: no account lock is held while the provider answers. An empty prompt needs no check.
+    """
+    if not prompt.strip() or not settings.MODERATION_ENABLED:
+        return
+    try:
+        verdict = moderation.moderate(prompt)
+    except Exception as exc:
+        record_moderation("unavailable")
+        log.warning(
+            "moderation unavailable: %s; %s",
+            type(exc).__name__,
+            "refused" if settings.MODERATION_FAIL_CLOSED else "let through",
+        )
+        if settings.MODERATION_FAIL_CLOSED:
+            error = ApiError(
+                "moderation_unavailable",
+                "We could not check your description just now, so nothing was started or charged. "
+                "Please try again in a minute, or leave the description empty.",
+                503,
+            )
+            error.headers["Retry-After"] = "30"
+            raise error from exc
+        return
+    if not verdict.flagged:
+        record_moderation("passed")
+        return
+    record_moderation("flagged")
+    log.info("prompt refused by moderation categories=%s", ",".join(verdict.categories))
+    raise ApiError(
+        "content_policy",
+        f"Your description was refused by our safety check: it reads as {verdict.in_words()}. "
+        "Please describe the room differently. Nothing was charged.",
+        422,
+        categories=list(verdict.categories),
+    )
 
 
 def admit_or_refuse(tier: Any, model: str, load: Load) -> tuple[int, int]:

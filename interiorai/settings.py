@@ -228,9 +228,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every generation worker sweeps on its own (generation/runtime/sweeper.py, one at a time through a lock); beat
 # sends the same sweep too, so a cluster needs no beat for its jobs, and two beats do no harm.
 SWEEP_INTERVAL_S = envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)
+# How often beat has the watched figures (ops/alerts.py) measured against their baselines.
+ALERTS_INTERVAL_S = envfloat("ALERTS_INTERVAL_S", 60.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": SWEEP_INTERVAL_S},
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
+    "ops-alerts": {"task": "ops.alerts", "schedule": ALERTS_INTERVAL_S},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Workers log through LOGGING below, so their lines carry the request id like the web's do.
@@ -294,6 +297,15 @@ BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shorte
 GENERATION_RUN_BOUND_S = OPENAI_TIMEOUT_S + RATE_LIMIT_MAX_WAIT_S + RESULT_KEEP_S + 60
 CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S), minimum=10)
 CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S) + 30, minimum=15)
+# Free-text prompts are checked with the provider's moderation endpoint before anything is reserved. When the
+# check cannot run (the endpoint is down or slow), the request goes ahead by default: the image model applies its own
+# content policy, and a refusal there fails the job uncharged. MODERATION_FAIL_CLOSED=true refuses it instead (503).
+MODERATION_ENABLED = envbool("MODERATION_ENABLED", True)
+MODERATION_FAIL_CLOSED = envbool("MODERATION_FAIL_CLOSED", False)
+MODERATION_TIMEOUT_S = envfloat("MODERATION_TIMEOUT_S", 5.0, minimum=0.1)
+OPENAI_MODERATION_MODEL = envstr("OPENAI_MODERATION_MODEL", "omni-moderation-latest")
+# An account with more files than this is erased by the workers' sweep (the request answers 202), not within it.
+ACCOUNT_ERASE_INLINE_FILES = envint("ACCOUNT_ERASE_INLINE_FILES", 500, minimum=0)
 PRICE_TABLE_JSON = envstr("PRICE_TABLE_JSON")
 PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 

@@ -19,7 +19,9 @@ from generation.cache import lookup
 from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import breaker_for
+from ops import alerts
 from ops.metrics import QUEUES
+from ops.models import Alert
 
 BUCKET_MINUTES = 5
 
@@ -126,5 +128,15 @@ def ops_view(request: HttpRequest) -> HttpResponse:
         "p95_chart": sparkline([b.p95_s for b in buckets]),
         "errors_chart": sparkline([b.failed for b in buckets]),
         **redis_figures(),
+        "alerts": [
+            (alerts.WATCH_BY_METRIC[a.metric], a)
+            for a in Alert.objects.filter(cleared_at=None)
+            if a.metric in alerts.WATCH_BY_METRIC
+        ],
+        "recent_alerts": [
+            (alerts.WATCH_BY_METRIC[a.metric], a)
+            for a in Alert.objects.filter(cleared_at__gte=now - timedelta(days=1))[:10]
+            if a.metric in alerts.WATCH_BY_METRIC
+        ],
     }
     return TemplateResponse(request, "admin/ops.html", context)

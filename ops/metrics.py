@@ -18,11 +18,19 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from billing.models import Account
-from core.counters import CACHE_KEY, CACHE_KINDS, LIMITER_WAIT_KEY, LIMITER_WAITS_KEY
+from core.counters import (
+    CACHE_KEY,
+    CACHE_KINDS,
+    LIMITER_WAIT_KEY,
+    LIMITER_WAITS_KEY,
+    MODERATION_KEY,
+    MODERATION_RESULTS,
+)
 from core.redis import as_text, redis_client
 from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import breaker_for, limiter_for
+from ops import alerts
 
 DURATION_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 QUEUES = ("gen.priority", "gen.standard", "default")
@@ -34,6 +42,22 @@ class InteriorCollector:
         yield from self.provider_calls()
         yield from self.money()
         yield from self.redis_side()
+        yield from self.alerting()
+
+    def alerting(self) -> Iterator[Metric]:
+        now = timezone.now()
+        oldest = GaugeMetricFamily("interiorai_oldest_queued_seconds", "Age of the oldest queued generation")
+        oldest.add_metric([], alerts.oldest_queued_s(now))
+        yield oldest
+        firing = GaugeMetricFamily(
+            "interiorai_alert_firing",
+            "1 while the figure is far above its trailing baseline (ops/alerts.py)",
+            labels=["metric"],
+        )
+        open_alerts = alerts.firing()
+        for watch in alerts.WATCHES:
+            firing.add_metric([watch.metric], 1 if watch.metric in open_alerts else 0)
+        yield firing
 
     def generations(self) -> Iterator[Metric]:
         by_status = GaugeMetricFamily(
@@ -164,6 +188,13 @@ class InteriorCollector:
         for result in CACHE_KINDS:
             cache.add_metric([result], counts.get(result, 0))
         yield cache
+        moderation = CounterMetricFamily(
+            "interiorai_moderation_checks", "Prompt moderation checks by result", labels=["result"]
+        )
+        counts = {as_text(k): int(v) for k, v in client.hgetall(MODERATION_KEY).items()}
+        for result in MODERATION_RESULTS:
+            moderation.add_metric([result], counts.get(result, 0))
+        yield moderation
 
 
 def allowed(request: HttpRequest) -> bool:

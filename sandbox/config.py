@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 LATENCY_DISTRIBUTIONS = ("uniform", "triangular")
-PROBABILITY_KEYS = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_drop")
+PROBABILITY_KEYS = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_drop", "rate_blank", "rate_corrupt")
+# What POST /v1/moderations flags when no other list is configured: words no redesign prompt needs. (`FORBIDDEN`
+# stays the image endpoints' own refusal, so the image API's content policy can still be tested past moderation.)
+DEFAULT_FLAG_TERMS = ("gore", "massacre", "nude")
 ENV_PREFIX = "SANDBOX_"
 
 
@@ -45,6 +48,11 @@ class SandboxConfig:
     # Comma-separated models that answer 503 as if only they were down (to exercise fallback chains).
     outage_models: str = ""
     render_scale: int = 1
+    # Probabilities that a successful image answer is spoiled: one flat colour, or bytes that do not decode.
+    rate_blank: float = 0.0
+    rate_corrupt: float = 0.0
+    # POST /v1/moderations flags an input that contains any of these as a word (ignoring case).
+    flag_terms: tuple[str, ...] = DEFAULT_FLAG_TERMS
 
     def model_down(self, model: str) -> bool:
         """Whether `model` is in the per-model outage list."""
@@ -52,7 +60,9 @@ class SandboxConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the config as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["flag_terms"] = list(self.flag_terms)
+        return values
 
     def updated(self, changes: Mapping[str, object]) -> SandboxConfig:
         """Return a copy with `changes` applied, or raise ConfigError."""
@@ -75,6 +85,10 @@ def _check_value(key: str, value: object) -> object:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false.", key)
         return value
+    if key == "flag_terms":
+        if not isinstance(value, list | tuple) or not all(isinstance(term, str) and term.strip() for term in value):
+            raise ConfigError(f"{key} must be a list of non-empty strings.", key)
+        return tuple(term.strip() for term in value)
     if key == "outage_models":
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a comma-separated string of model names.", key)
@@ -115,6 +129,8 @@ def parse_text(key: str, text: str) -> object:
         raise ConfigError(f"{key} must be true or false, got {text!r}.", key)
     if kind is str:
         return text.strip()
+    if kind is tuple:
+        return [term for term in (part.strip() for part in text.split(",")) if term]
     try:
         return int(text) if kind is int else float(text)
     except ValueError:

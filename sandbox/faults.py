@@ -47,3 +47,17 @@ def draw_latency(rng: random.Random, config: SandboxConfig) -> float:
     if config.latency_dist == "triangular":
         return rng.triangular(low, high, low + (high - low) / 3)
     return rng.uniform(low, high)
+
+
+class Spoil(enum.Enum):
+    """What is wrong with a successful image answer, if anything (the client must notice on its own)."""
+
+    NONE = "none"
+    BLANK = "blank"
+    CORRUPT = "corrupt"
+
+
+def draw_spoil(rng: random.Random, config: SandboxConfig) -> Spoil:
+    """Pick at most one way to spoil an answer's images, from a stream of its own (the faults' stays as it was)."""
+    blank, corrupt = rng.random() < config.rate_blank, rng.random() < config.rate_corrupt
+    return Spoil.BLANK if blank else Spoil.CORRUPT if corrupt else Spoil.NONE

@@ -166,3 +166,13 @@ def render(photo: Image.Image | None, mask: Image.Image | None, spec: RenderSpec
     if scale > 1:
         image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
     return encode(image, spec.output_format, spec.compression)
+
+
+def flat(width: int, height: int, colour: tuple[int, int, int], output_format: str, compression: int) -> bytes:
+    """One flat colour at the requested size and format: an answer that decodes but shows nothing."""
+    return encode(Image.new("RGB", (width, height), colour), output_format, compression)
+
+
+def truncate(data: bytes) -> bytes:
+    """The first half of an encoded image: the right signature, but bytes that do not decode."""
+    return data[: max(len(data) // 2, 16)]

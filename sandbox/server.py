@@ -21,10 +21,21 @@ from PIL import Image
 from . import errors, imaging, responses
 from .config import ConfigError, SandboxConfig
 from .errors import ApiError
-from .faults import Fault, draw_fault, draw_latency
+from .faults import Fault, Spoil, draw_fault, draw_latency, draw_spoil
 from .limits import LimitDecision, RateLimiter, retry_after_headers
+from .moderation import moderation_response
 from .stats import RequestLog, RequestRecord, Stats
-from .validation import EDITS, GENERATIONS, ImageJob, Upload, check_moderation, decode_uploads, parse_job
+from .validation import (
+    EDITS,
+    GENERATIONS,
+    MODERATIONS_ENDPOINT,
+    ImageJob,
+    Upload,
+    check_moderation,
+    decode_uploads,
+    parse_job,
+    parse_moderation,
+)
 
 logger = logging.getLogger("sandbox")
 
@@ -35,6 +46,7 @@ BACKLOG = 1024
 FILE_STORE_SIZE = 200
 RENDER_CACHE_SIZE = 32
 IMAGE_ENDPOINTS = frozenset({EDITS, GENERATIONS})
+LOGGED_ENDPOINTS = IMAGE_ENDPOINTS | {MODERATIONS_ENDPOINT}
 # Headers worth checking in tests (retries, idempotency); never Authorization.
 RECORDED_HEADERS = ("User-Agent", "X-Stainless-Retry-Count", "Idempotency-Key")
 GPT_RENDER_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x1536": (1024, 1536)}
@@ -73,6 +85,7 @@ class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
+        self.spoil_rng = random.Random(f"spoil-{config.seed}")
         self.limiter = RateLimiter()
         self.stats = Stats()
         self.log = RequestLog()
@@ -85,6 +98,7 @@ class SandboxState:
         self.config = self.config.updated(changes)
         if "seed" in changes:
             self.rng = random.Random(self.config.seed)
+            self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
 
     def reset(self) -> None:
         """Zero stats, clear the request log and rate-limit windows, and restart the RNG."""
@@ -92,6 +106,7 @@ class SandboxState:
         self.log.clear()
         self.limiter.reset()
         self.rng = random.Random(self.config.seed)
+        self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound image work off the event loop."""
@@ -290,11 +305,24 @@ async def serve_with_faults(
         if not work.done():
             # The thread finishes on its own; only stop waiting for it.
             work.cancel()
+    images = spoil(state, images, job, size)
     urls = publish_files(state, request, images, job) if job.response_format == "url" else None
     input_sizes = [photo.size] if photo is not None else []
     body = responses.images_response(job, images, size, input_sizes, urls)
     state.stats.images_total += len(images)
     return web.json_response(body)
+
+
+def spoil(state: SandboxState, images: list[bytes], job: ImageJob, size: tuple[int, int]) -> list[bytes]:
+    """Replace the answer's images by flat colour or undecodable bytes, as `rate_blank` / `rate_corrupt` say."""
+    kind = draw_spoil(state.spoil_rng, state.config)
+    if kind is Spoil.NONE:
+        return images
+    state.stats.by_fault[kind.value] += 1
+    if kind is Spoil.CORRUPT:
+        return [imaging.truncate(data) for data in images]
+    colour = (state.spoil_rng.randrange(256), state.spoil_rng.randrange(256), state.spoil_rng.randrange(256))
+    return [imaging.flat(*size, colour, job.output_format, job.output_compression) for _ in images]
 
 
 def limit_exceeded(decision: LimitDecision, config: SandboxConfig, requested: int) -> ApiError:
@@ -363,6 +391,40 @@ def finalize(response: web.Response, record: RequestRecord) -> None:
     response.headers["x-request-id"] = f"req_sandbox_{record.id:08d}"
     response.headers["openai-version"] = "2020-10-01"
     response.headers["openai-processing-ms"] = str(round((time.monotonic() - record.started) * 1000))
+
+
+async def handle_moderations(request: web.Request) -> web.Response:
+    """Answer `POST /v1/moderations` at once: outage and auth apply, latency, limits and injected faults do not."""
+    state = request.app[STATE]
+    state.stats.by_endpoint[MODERATIONS_ENDPOINT] += 1
+    state.stats.moderations_total += 1
+    headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
+    record = state.log.start(MODERATIONS_ENDPOINT, request.method, request.content_type, headers)
+    try:
+        try:
+            body = await read_values(request, MODERATIONS_ENDPOINT)
+            record.fields = body
+            if state.config.outage:
+                raise errors.overloaded()
+            check_auth(request)
+            model, items = parse_moderation(body)
+            answer = moderation_response(model, items, state.config.flag_terms)
+            flagged = sum(item["flagged"] for item in answer["results"])
+            state.stats.moderations_flagged += flagged
+            record.note = f"model={model} inputs={len(items)} flagged={flagged}"
+            response = web.json_response(answer)
+            record.outcome = "ok"
+        except ApiError as exc:
+            response = error_response(exc)
+            record.outcome = "error"
+        finalize(response, record)
+        record.status = response.status
+        return response
+    finally:
+        record.duration_s = round(time.monotonic() - record.started, 4)
+        logger.info(
+            "%s %s %s %.3fs %s", request.method, MODERATIONS_ENDPOINT, record.status, record.duration_s, record.note
+        )
 
 
 async def handle_unknown_v1(request: web.Request) -> web.Response:
@@ -459,7 +521,7 @@ async def log_requests(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Log one line per control request; the image handler logs its own, with more detail."""
-    if request.path in IMAGE_ENDPOINTS:
+    if request.path in LOGGED_ENDPOINTS:
         return await handler(request)
     started = time.monotonic()
     status: object = "cancelled"
@@ -485,6 +547,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app[STATE] = SandboxState(config or SandboxConfig())
     app.router.add_post(EDITS, handle_images)
     app.router.add_post(GENERATIONS, handle_images)
+    app.router.add_post(MODERATIONS_ENDPOINT, handle_moderations)
     app.router.add_route("*", "/v1/{tail:.*}", handle_unknown_v1)
     app.router.add_get("/_sandbox/healthz", healthz)
     app.router.add_get("/_sandbox/config", get_config)

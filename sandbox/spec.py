@@ -14,6 +14,7 @@ import yaml
 ENDPOINTS = {
     "/images/edits": "multipart/form-data",
     "/images/generations": "application/json",
+    "/moderations": "application/json",
 }
 BINARY_PLACEHOLDER = "<binary>"
 MAX_REF_DEPTH = 32
@@ -85,6 +86,25 @@ def request_schema(endpoint: str) -> dict[str, Any]:
     operation = spec["paths"][path]["post"]
     schema: dict[str, Any] = resolve(operation["requestBody"]["content"][content_type]["schema"], spec)
     return schema
+
+
+@lru_cache(maxsize=8)
+def response_schema(endpoint: str, status: str = "200") -> dict[str, Any]:
+    """Return the resolved JSON schema of an endpoint's answer (by default, its success)."""
+    path = endpoint.removeprefix("/v1")
+    if path not in ENDPOINTS:
+        raise ValueError(f"No response schema known for {endpoint!r}; known: {', '.join(ENDPOINTS)}.")
+    spec = load_spec(spec_path())
+    content = spec["paths"][path]["post"]["responses"][status]["content"]["application/json"]
+    schema: dict[str, Any] = resolve(content["schema"], spec)
+    return schema
+
+
+def validate_response(endpoint: str, body: Any) -> list[str]:
+    """Validate an answer's JSON against the spec; return error messages, empty if valid."""
+    validator = jsonschema.Draft202012Validator(response_schema(endpoint))
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path))
+    return [f"{'/'.join(map(str, error.absolute_path)) or '<body>'}: {error.message}" for error in errors]
 
 
 def _types(schema: dict[str, Any]) -> set[str]:

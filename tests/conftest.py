@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from billing.services import ensure_account, set_tier
+from sandbox.config import DEFAULT_FLAG_TERMS
 from sandbox.testing import running_sandbox
 from tests.support.api import client_for
 from tests.support.stack import Beat, PrivateRedis, Web, Worker, stack_env
@@ -121,6 +122,9 @@ def provider(sandbox: Any) -> Iterator[Any]:
         render_scale=1,
         retry_after_s=1,
         hang_s=3600,
+        rate_blank=0,
+        rate_corrupt=0,
+        flag_terms=list(DEFAULT_FLAG_TERMS),
         seed=7,
     )
     yield sandbox

@@ -24,6 +24,7 @@ from generation.presenter import event_payload
 MAX_WATCHED = 20
 SNAPSHOT_LIMIT = 100
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ACCOUNT_CLOSED = 4410
 
 
 def parse_since(values: Any) -> dict[uuid.UUID, int]:
@@ -103,6 +104,10 @@ class GenerationConsumer(AsyncJsonWebsocketConsumer):
 
     async def deliver(self, message: dict[str, Any]) -> None:
         await self.send_json(message["event"])
+
+    async def account_closed(self, message: dict[str, Any]) -> None:
+        """The user deleted their account (events.ACCOUNT_CLOSED): this socket ends now."""
+        await self.close(code=CLOSE_ACCOUNT_CLOSED)
 
     async def send_snapshot(self, watched: list[uuid.UUID]) -> None:
         payload = {"generations": await self.snapshot(self.scope["user"], watched)}

@@ -14,4 +14,7 @@ urlpatterns = [
     path("generations/<uuid:pk>/", views.generation_detail, name="generation-detail"),
     path("generations/<uuid:pk>/cancel/", views.generation_cancel, name="generation-cancel"),
     path("generations/<uuid:pk>/again/", views.generation_again, name="generation-again"),
+    path("generations/<uuid:pk>/delete/", views.generation_delete, name="generation-delete"),
+    path("account/", views.account, name="account"),
+    path("account/delete/", views.account_delete, name="account-delete"),
 ]

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from billing.qualities import QUALITIES
 from billing.services import ensure_account
 from core.api import ApiError
-from generation import finish, presenter, rooms, services
+from generation import finish, presenter, privacy, rooms, services
 from generation.models import Generation, Room
 from generation.styles import ROOM_TYPES, STYLE_BY_SLUG, STYLES
 from web.forms import GenerationForm, SignupForm
@@ -168,8 +168,12 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 @require_POST
 def room_delete(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     room = get_object_or_404(Room, pk=pk, owner=request.user)
-    rooms.delete_room(room)
-    messages.success(request, f"“{room.name}” and its photo were deleted.")
+    try:
+        rooms.delete_room(room)
+    except ApiError as exc:  # one of its jobs is rendering: the room stays until that job ends
+        messages.error(request, exc.message)
+        return redirect("room-detail", pk=pk)
+    messages.success(request, f"“{room.name}”, its photo and its designs were deleted.")
     return redirect("dashboard")
 
 
@@ -213,6 +217,42 @@ def generation_again(request: AuthenticatedRequest, pk: str) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("generation-detail", pk=pk)
     return redirect("generation-detail", pk=generation.pk)
+
+
+@login_required
+@require_POST
+def generation_delete(request: AuthenticatedRequest, pk: str) -> HttpResponse:
+    generation = owned_generation(request, pk)
+    try:
+        privacy.delete_generation(generation)
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("generation-detail", pk=pk)
+    messages.success(request, "The design and its images were deleted.")
+    return redirect("history")
+
+
+# Account -------------------------------------------------------------------------------------------------
+
+
+@login_required
+def account(request: AuthenticatedRequest) -> HttpResponse:
+    return render(request, "web/account.html")
+
+
+@login_required
+@require_POST
+def account_delete(request: AuthenticatedRequest) -> HttpResponse:
+    """Delete the account once the password is given again: every file and row of the user goes."""
+    if not request.user.check_password(request.POST.get("password", "")):
+        return render(request, "web/account.html", {"error": "That is not your password."}, status=400)
+    erased = privacy.close_account(request.user)
+    logout(request)
+    if erased:
+        messages.success(request, "Your account and all your data were deleted.")
+    else:
+        messages.success(request, "Your account is closed; its data is erased as soon as its last redesign ends.")
+    return redirect("login")
 
 
 @login_required

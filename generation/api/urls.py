@@ -10,5 +10,7 @@ router.register("generations", views.GenerationViewSet, basename="generation")
 urlpatterns = [
     path("styles/", views.StylesView.as_view(), name="styles"),
     path("usage/", views.UsageView.as_view(), name="usage"),
+    path("account/", views.AccountView.as_view(), name="account"),
+    path("account/export/", views.AccountExportView.as_view(), name="account-export"),
     path("", include(router.urls)),
 ]

@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpResponseRedirect
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 
 from billing.services import ensure_account, lock_account
 from core.api import ApiError
-from generation import finish, presenter, rooms, services
+from generation import finish, presenter, privacy, rooms, services
 from generation.api.serializers import (
     GenerationCreateSerializer,
     GenerationSerializer,
@@ -72,7 +73,9 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
         rooms.delete_room(instance)
 
 
-class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class GenerationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     serializer_class = GenerationSerializer
 
     def get_queryset(self) -> QuerySet[Generation]:
@@ -141,6 +144,16 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         generation = self.get_object()
         return Response({**GenerationSerializer(generation).data, **presenter.queue_position(generation)})
 
+    @extend_schema(
+        summary="Delete a generation and its images (a queued one is cancelled first)",
+        description="409 `already_rendering` while the image model has it: delete it once it has finished.",
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Generation) -> None:
+        privacy.delete_generation(instance)
+
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         generation = self.get_object()
@@ -180,6 +193,52 @@ class UsageView(APIView):
                 "allowed_qualities": account.tier.allowed_qualities,
                 "max_images": account.tier.max_images,
             }
+        )
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    confirm = serializers.CharField(max_length=150, help_text="Your username, to confirm.")
+
+
+ACCOUNT_DELETING = inline_serializer(
+    "AccountDeleting", {"status": serializers.CharField(), "message": serializers.CharField()}
+)
+
+
+class AccountView(APIView):
+    @extend_schema(
+        summary="Delete your account and all your data",
+        description=(
+            "Your tokens and sessions stop working at once and your open pages are disconnected; queued jobs are "
+            "cancelled, uncharged; every photo, result and row of yours is erased (the ledger keeps anonymous "
+            "entries for accounting). 204 when done; 202 while a job the image model is already rendering "
+            "finishes (it is charged), after which the erasure completes by itself."
+        ),
+        request=AccountDeleteSerializer,
+        responses={204: None, 202: ACCOUNT_DELETING},
+    )
+    def delete(self, request: Request) -> Response:
+        form = AccountDeleteSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        if form.validated_data["confirm"] != request.user.get_username():
+            raise ApiError("confirmation_mismatch", "To delete your account, send your username as `confirm`.")
+        if privacy.close_account(request.user):
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(
+            {"status": "deleting", "message": "Your account is closed; its data is erased once its last job ends."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class AccountExportView(APIView):
+    @extend_schema(
+        summary="Download all your data: photos, results and one JSON file",
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip.")},
+    )
+    def get(self, request: Request) -> FileResponse:
+        name = f"interiorai-{request.user.get_username()}-{timezone.now():%Y%m%d}.zip"
+        return FileResponse(
+            privacy.export_account(request.user), as_attachment=True, filename=name, content_type="application/zip"
         )
 
 

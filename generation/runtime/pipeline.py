@@ -26,7 +26,7 @@ from generation import finish
 from generation.estimates import expected_duration_s, record_duration
 from generation.files import delete_files, store_images
 from generation.models import Generation, ProviderCall
-from generation.provider import client
+from generation.provider import client, quality
 from generation.provider.client import Result, Target, targets
 from generation.provider.gates import breaker_for, limiter_for, pick_target, release_booking
 from generation.provider.retry import Failure, backoff_s, classify
@@ -151,6 +151,10 @@ def call_provider(
     except Exception as exc:  # every failure is classified; none escapes unrecorded
         ticker.stop()
         handle_failure(generation, call, target, worker, classify(exc), time.monotonic() - started)
+        return
+    if (broken := quality.check_images(result, photo, generation.size)) is not None:
+        ticker.stop()  # a broken answer is a failed call: recorded, retried, never stored or charged
+        handle_failure(generation, call, target, worker, broken, time.monotonic() - started)
         return
     ticker.hold()  # the bar waits at 90 while the result is stored; the lease is still renewed
     try:

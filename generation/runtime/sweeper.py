@@ -23,7 +23,7 @@ from django.db.models.functions import Now
 from billing.models import Tier
 from core.loops import Loop
 from core.redis import as_text, redis_client, server_time
-from generation import finish
+from generation import finish, privacy
 from generation.models import Generation, ProviderCall
 from generation.queue import messages, waiting
 from generation.runtime import leases
@@ -55,6 +55,7 @@ def sweep() -> dict[str, int]:
             "followers": finish_orphaned_followers(),
             "promoted": promote_long_waiting(),
             "redispatched": redispatch_lost(),
+            "erased": privacy.erase_closing_accounts(),
         }
     finally:
         if client is not None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from generation import finish
+from generation.files import store_images
 from generation.models import Generation, ProviderCall
 from generation.rooms import create_room
 from generation.runtime import leases
@@ -75,3 +76,14 @@ def fail(generation: Any, code: str = "provider_error") -> Any:
     assert finish.fail(generation, code=code, message="The provider failed. You were not charged.")
     generation.refresh_from_db()
     return generation
+
+
+def succeed_with_files(generation: Any, cost: Decimal | str | None = None) -> Any:
+    """Like `succeed`, with real image files in storage, as a worker stores them."""
+    claimed = leases.claim(str(generation.pk), WORKER)
+    assert claimed is not None, "the job could not be claimed"
+    charge = generation.estimated_cost_usd if cost is None else Decimal(cost)
+    names = store_images(claimed, [room_photo(seed=index + 1) for index in range(generation.n)])
+    assert finish.succeed(claimed, WORKER, image_names=names, cost=charge)
+    claimed.refresh_from_db()
+    return claimed

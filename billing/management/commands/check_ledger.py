@@ -14,7 +14,8 @@ class Command(BaseCommand):
             if mismatches := services.ledger_mismatches(account):
                 wrong += 1
                 details = ", ".join(f"{name} row={row} ledger={ledger}" for name, (row, ledger) in mismatches.items())
-                self.stderr.write(f"{account.user.get_username()}: {details}")
+                who = account.user.get_username() if account.user else f"closed account #{account.pk}"
+                self.stderr.write(f"{who}: {details}")
         if wrong:
             raise CommandError(f"{wrong} of {checked} accounts disagree with their ledger")
         self.stdout.write(f"{checked} accounts agree with their ledger")
