@@ -5,6 +5,11 @@ countdown, each costing a message, database writes and a worker slot, and all of
 moment a slot frees. Here a parked job costs one sorted-set member; generation/runtime/dispatcher.py wakes
 them, highest priority first.
 
+Within a priority, users take turns: each user's parked jobs are spaced one `pace_s` apart (the provider's
+interval between slots), and a job is due at its turn or when it is ready, whichever is later. One user's
+backlog of fifty therefore holds back another user's first job by at most one slot, and a user alone still gets
+every slot, since the spacing is the pace the slots come at anyway.
+
 Nothing here is the source of truth: the database says which jobs are queued. If Redis loses the parked
 sets, the sweeper re-dispatches those jobs like any other lost message.
 """
@@ -15,10 +20,25 @@ from dataclasses import dataclass
 
 import redis
 
-from core.redis import as_text, count_due, redis_client, zadd_after
+from core.redis import as_text, count_due, redis_client
 
 PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)
+TURNS = "gen:parked:turns:{priority}"  # hash: user id -> when that user's next parked job's turn comes
 LEVELS = "gen:parked:levels"  # the priorities that have a parked set
+TURNS_TTL_S = 3600
+# Due at max(now + delay, the user's turn), on Redis's clock; the user's next turn moves one pace later.
+PARK = """
+local t = redis.call('TIME')
+local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[2])
+local turn = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+if turn > due then due = turn end
+redis.call('ZADD', KEYS[1], due, ARGV[1])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('HSET', KEYS[2], ARGV[3], string.format('%.6f', due + tonumber(ARGV[4])))
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+return string.format('%.6f', due)
+"""
 
 
 @dataclass(frozen=True)
@@ -37,11 +57,28 @@ class Parked:
         return cls(generation_id, int(images), queue)
 
 
-def park(generation_id: object, *, priority: int, images: int, queue: str, delay_s: float) -> None:
-    """Wait in Redis for `delay_s` (on Redis's clock) and then a free slot: no message, no worker, nothing polled."""
+def park(
+    generation_id: object,
+    *,
+    priority: int,
+    images: int,
+    queue: str,
+    delay_s: float,
+    user_id: object = "",
+    pace_s: float = 0.0,
+) -> float:
+    """Wait in Redis for `delay_s` and the user's turn, then a free slot: no message, no worker, nothing polled.
+
+    Returns when the job is due, on Redis's clock.
+    """
     client = redis_client()
-    zadd_after(client, PARKED.format(priority=priority), Parked(str(generation_id), images, queue).member, delay_s)
+    member = Parked(str(generation_id), images, queue).member
+    keys = [PARKED.format(priority=priority), TURNS.format(priority=priority)]
+    due = client.register_script(PARK)(
+        keys=keys, args=[member, f"{delay_s:.6f}", str(user_id), f"{pace_s:.6f}", TURNS_TTL_S]
+    )
     client.sadd(LEVELS, priority)
+    return float(due)
 
 
 def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:

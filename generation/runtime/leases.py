@@ -19,6 +19,8 @@ from django.db.models.functions import Coalesce, Now
 from generation import events
 from generation.finish import held_by
 from generation.models import Generation, ProviderCall
+from generation.provider.client import targets
+from generation.provider.limits import limits_for
 from generation.queue import messages, waiting
 
 log = logging.getLogger("generation")
@@ -138,12 +140,27 @@ def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> 
 def park_now(generation: Generation, seconds: float) -> None:
     try:
         waiting.park(
-            generation.pk, priority=generation.priority, images=generation.n, queue=generation.queue, delay_s=seconds
+            generation.pk,
+            priority=generation.priority,
+            images=generation.n,
+            queue=generation.queue,
+            delay_s=seconds,
+            user_id=generation.owner_id,
+            pace_s=slot_interval_s(generation.n),
         )
     except Exception:
         # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.
         log.warning("could not park gen=%s; dispatching instead", generation.pk, exc_info=True)
         messages.dispatch(generation.pk, countdown=max(seconds, 0))
+
+
+def slot_interval_s(images: int) -> float:
+    """How far apart the primary provider's limits space calls of `images` images (0 when it has none)."""
+    primary = targets()[0]
+    limits = limits_for(primary.provider, primary.model)
+    per_window = [limit / cost for limit, cost in ((limits.rpm, 1), (limits.ipm, images)) if limit and cost]
+    window_s = settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S
+    return window_s / min(per_window) if per_window else 0.0
 
 
 def reclaim(generation: Generation, owner: str) -> bool:

@@ -1,7 +1,9 @@
 /* Live generation updates for signed-in pages.
  *
  * One WebSocket to /ws/generations/ (the server sends a snapshot from the database on every connect, then
- * each change of the user's own generations). Channels delivers at most once, so the page never trusts a
+ * each change of the user's own generations). Every update carries `seq`, a number per generation that only
+ * grows: the page drops an update older than one it has, and when it reconnects it says the last number it
+ * saw (`?since=`), so the server sends what it missed first. Channels delivers at most once, so the page never trusts a
  * single event: it reconnects with exponential backoff and jitter, asks for a fresh snapshot when it
  * comes back to the foreground or hears nothing for a while, and polls the HTTP API whenever the socket is
  * not open (or WebSockets are not available at all).
@@ -27,6 +29,7 @@
   var listeners = [];
   var stateListeners = [];
   var watched = {};        // id -> last known status
+  var lastSeq = {};        // id -> the number of the last update applied
   var socket = null;
   var state = "connecting";
   var failures = 0;
@@ -43,8 +46,18 @@
     stateListeners.forEach(function (fn) { fn(state); });
   }
 
+  // Whether the payload is news: an update older than one applied is dropped, and a snapshot older than that too
+  // (a payload without a number, from the HTTP API or a server that could not number it, is the database's word).
+  function fresh(payload, source) {
+    if (typeof payload.seq !== "number" || !payload.seq) return true;
+    var last = lastSeq[payload.id] || 0;
+    if (source === "snapshot" ? payload.seq < last : payload.seq <= last) return false;
+    lastSeq[payload.id] = payload.seq;
+    return true;
+  }
+
   function emit(payload, source) {
-    if (!payload || !payload.id) return;
+    if (!payload || !payload.id || !fresh(payload, source)) return;
     if (Object.prototype.hasOwnProperty.call(watched, payload.id)) watched[payload.id] = payload.status;
     listeners.forEach(function (fn) {
       try { fn(payload, source); } catch (err) { if (window.console) console.error(err); }
@@ -58,7 +71,11 @@
   function socketUrl() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var ids = Object.keys(watched);
-    return scheme + location.host + "/ws/generations/" + (ids.length ? "?watch=" + ids.join(",") : "");
+    var since = ids.filter(function (id) { return lastSeq[id]; }).map(function (id) { return id + ":" + lastSeq[id]; });
+    var query = [];
+    if (ids.length) query.push("watch=" + ids.join(","));
+    if (since.length) query.push("since=" + since.join(","));
+    return scheme + location.host + "/ws/generations/" + (query.length ? "?" + query.join("&") : "");
   }
 
   function connect() {

@@ -258,8 +258,7 @@ def tls_receiver(tmp_path):
     receiver.sni = names
     receiver.pem = pem
     yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    receiver.close()
 
 
 @pytest.mark.parametrize("trusted_name", ["hooks.example.test", "someone-else.example.test"])

@@ -105,3 +105,23 @@ def test_a_booking_waits_for_its_slot_on_redis_clock_and_a_stale_one_is_refused(
     assert waiting_for is not None and 0 < waiting_for.wait_s <= third.wait_s + 0.01
     # Redelivered seconds after its slot (the worker holding it died): the job must ask the limiter again.
     assert wait_until(permit, third.at + 5) is None
+
+
+def test_one_users_backlog_holds_back_anothers_first_job_by_at_most_one_slot(db, sent, two_per_window):
+    pace = 1.0  # two slots per two-second window: one a second
+    for index in range(50):
+        waiting.park(f"hoard-{index}", priority=0, images=1, queue="gen.standard", delay_s=0, user_id=1, pace_s=pace)
+    waiting.park("first", priority=0, images=1, queue="gen.standard", delay_s=0, user_id=2, pace_s=pace)
+
+    Dispatcher("test").book()
+
+    # Due now: the hoarder's first job and the newcomer's; the hoarder's 49 others wait their turns.
+    assert sorted(generation_id for generation_id, _ in sent) == ["first", "hoard-0"]
+
+
+def test_a_user_alone_is_not_held_back_by_the_turns(db, sent, settings):
+    settings.PROVIDER_RPM, settings.PROVIDER_IPM = 0, 0  # no limit: no pace, every parked job is due at once
+    for index in range(5):
+        waiting.park(f"solo-{index}", priority=0, images=1, queue="gen.standard", delay_s=0, user_id=1, pace_s=0)
+    Dispatcher("test").book()
+    assert len(sent) == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
     return env
 
 
-def started(proc: Proc, ready: Any, what: str) -> Proc:
+def started(proc: Proc, ready: Callable[[], bool], what: str) -> Proc:
     """Wait for `ready()`; a process that does not get there is killed, and the error names its log."""
     try:
         wait_until(ready, STARTUP_S, what, proc)
