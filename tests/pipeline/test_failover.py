@@ -50,7 +50,9 @@ def test_an_openai_outage_fails_over_to_replicate_and_traffic_returns_after_it(
 
     provider.configure(outage_providers=[])
     time.sleep(2.5)  # one breaker interval: the next job is the primary's probe, and it succeeds
-    after = [wait_final(pk, 60) for pk in submit(user, 3)]
+    (probe,) = [wait_final(pk, 60) for pk in submit(user, 1)]
+    after = [wait_final(pk, 60) for pk in submit(user, 3)]  # the primary's breaker is closed again: all of them
+    assert (probe.status, probe.provider) == ("succeeded", "openai")
     assert [(g.status, g.provider) for g in after] == [("succeeded", "openai")] * 3
     body = client_for(user).get(f"/api/v1/generations/{after[0].pk}/").json()
     assert (body["provider"], body["model"]) == ("openai", "gpt-image-1")
