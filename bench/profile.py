@@ -49,6 +49,8 @@ def sandbox_config(seed: int = SEED) -> dict[str, Any]:
         "render_scale": 4,
         "seed": seed,
         **FAULTS,
+        "outage_providers": [],
+        "providers": {"replicate": {"rpm": REPLICATE_RPM, "ipm": REPLICATE_RPM}},
     }
 
 
@@ -93,9 +95,27 @@ def interiorai_env() -> dict[str, str]:
         "WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "OPENAI_IMAGE_MODEL": "gpt-image-1",
         "OPENAI_FALLBACK_MODELS": "gpt-image-1-mini",
+        # One provider family, as the baselines have: the second family is the interiorai-failover variant's.
+        "PROVIDER_CHAIN": "openai:gpt-image-1,openai:gpt-image-1-mini",
         # The semantic result cache embeds every prompt inside POST /generations; off unless asked for, since the
         # benchmark's prompts are all distinct (see docs/BENCHMARKS.md for what it costs when on).
         "CACHE_SEMANTIC": os.environ.get("BENCH_CACHE_SEMANTIC", "0"),
+    }
+
+
+# The second provider family (Replicate, served by the same sandbox): its own, roomier limit, as Replicate's is.
+REPLICATE_RPM = 20
+REPLICATE_MODEL = "black-forest-labs/flux-kontext-pro"
+
+
+def failover_env() -> dict[str, str]:
+    """The interiorai-failover variant: the same system with Replicate after OpenAI in its chain."""
+    return {
+        "PROVIDER_CHAIN": f"openai:gpt-image-1,replicate:{REPLICATE_MODEL}",
+        "REPLICATE_RPM": str(REPLICATE_RPM),
+        "REPLICATE_IPM": str(REPLICATE_RPM),
+        "REPLICATE_TIMEOUT_S": str(PROVIDER_TIMEOUT_S),
+        "REPLICATE_POLL_S": str(scaled(3)),
     }
 
 
@@ -112,7 +132,7 @@ THINK_S = scaled(900)
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str  # steady, burst, chaos_worker_kill, chaos_redis_restart, chaos_provider_outage
+    name: str  # steady, burst, chaos_worker_kill, chaos_redis_restart, chaos_provider_outage, chaos_primary_outage
     users: int
     window_s: float = 0.0  # steady: how long users keep submitting
     ramp_s: float = 0.0  # sessions open over this long
@@ -142,8 +162,10 @@ class Mode:
     def scenarios_for(self, system: str) -> list[Scenario]:
         if system == "interiorai":
             return self.scenarios
-        # The baselines have no Redis to restart.
-        return [s for s in self.scenarios if s.name != "chaos_redis_restart"]
+        if system == "interiorai-failover":  # the same system, measured where the second family matters
+            return [s for s in self.scenarios if s.name == "chaos_primary_outage"]
+        # The baselines have no Redis to restart, and one provider family: a primary outage is their full outage.
+        return [s for s in self.scenarios if s.name not in ("chaos_redis_restart", "chaos_primary_outage")]
 
 
 def chaos(name: str, users: int, window_s: float, ramp_s: float) -> Scenario:
@@ -162,7 +184,9 @@ FULL = Mode(
         chaos("chaos_worker_kill", 200, 15, 5),
         chaos("chaos_redis_restart", 200, 15, 5),
         chaos("chaos_provider_outage", 200, 15, 5),
+        chaos("chaos_primary_outage", 200, 15, 5),
     ],
+    systems=["interiorai", "interiorai-failover", "naive-daphne", "litellm", "naive-gunicorn"],
 )
 
 QUICK = Mode(
@@ -176,7 +200,9 @@ QUICK = Mode(
         chaos("chaos_worker_kill", 50, 12, 2),
         chaos("chaos_redis_restart", 50, 12, 2),
         chaos("chaos_provider_outage", 50, 12, 2),
+        chaos("chaos_primary_outage", 50, 12, 2),
     ],
+    systems=["interiorai", "interiorai-failover", "naive-daphne", "litellm", "naive-gunicorn"],
     rewarm=False,
 )
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 PLOT = ROOT / "docs" / "benchmarks" / "throughput.png"
 METHOD = ROOT / "bench" / "METHOD.md"
-SYSTEMS = ("interiorai", "naive-daphne", "naive-gunicorn", "litellm")
+SYSTEMS = ("interiorai", "interiorai-failover", "naive-daphne", "naive-gunicorn", "litellm")
 
 
 def fmt(value: Any, unit: str = "") -> str:
@@ -265,11 +265,12 @@ def render(path: Path) -> None:
         "## Chaos",
         "",
         "A worker SIGKILLed mid-run (then replaced, as a supervisor would), Redis killed and restarted empty,"
-        " a provider outage.",
+        " a provider outage, and an outage of OpenAI alone (`chaos_primary_outage`), for InteriorAI on OpenAI alone"
+        " and with Replicate after it in its chain (`interiorai-failover`).",
         "",
         *[
             f"### {name}\n\n{steady_table(results, name)}\n"
-            for name in ("chaos_worker_kill", "chaos_redis_restart", "chaos_provider_outage")
+            for name in ("chaos_worker_kill", "chaos_redis_restart", "chaos_provider_outage", "chaos_primary_outage")
             if runs_of(results, name)
         ],
         "## InteriorAI against the baselines",

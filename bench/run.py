@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from bench import analyze, profile
-from bench.stack import InteriorAI, LiteLLMPeer, NaiveDaphne, NaiveGunicorn, Redis, Sandbox, System
+from bench.stack import InteriorAI, InteriorAIFailover, LiteLLMPeer, NaiveDaphne, NaiveGunicorn, Redis, Sandbox, System
 from harness.procs import ROOT, Proc, install_signal_handlers, stop_all
 
 VAR = Path(os.environ.get("BENCH_VAR_DIR") or ROOT / "var" / "bench")
@@ -89,6 +89,7 @@ def base_env(database_url: str, redis_url: str, sandbox: Sandbox) -> dict[str, s
         VAR_DIR=str(VAR),
         MEDIA_ROOT=str(VAR / "media"),
         OPENAI_BASE_URL=sandbox.api_base,
+        REPLICATE_BASE_URL=sandbox.url,
         SANDBOX_PORT=str(sandbox.port),
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
@@ -184,7 +185,16 @@ def interiorai_facts(since: float) -> dict[str, Any]:
         time.sleep(0.5)
     facts: dict[str, Any] = {"rows": {}, "lost": {}}
     for row in rows.values(
-        "id", "status", "error_code", "prompt", "created_at", "started_at", "finished_at", "attempts"
+        "id",
+        "status",
+        "error_code",
+        "prompt",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "provider",
+        "cost_usd",
     ):
         token = row["prompt"].split()[-1] if row["prompt"] else ""
         entry = {
@@ -192,6 +202,8 @@ def interiorai_facts(since: float) -> dict[str, Any]:
             "error_code": row["error_code"],
             "token": token,
             "attempts": row["attempts"],
+            "provider": row["provider"],
+            "cost_usd": str(row["cost_usd"]),
             "created_at": row["created_at"].timestamp(),
             "finished_at": row["finished_at"].timestamp() if row["finished_at"] else None,
         }
@@ -308,7 +320,7 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     if db:
         (run_dir / "db.json").write_text(json.dumps(db))
     run = analyze.summarize(
-        system=system.name,
+        system=system.kind if system.kind == "interiorai" else system.name,
         scenario=scenario,
         load=load,
         stats=stats,
@@ -381,6 +393,8 @@ def commit() -> str:
 def make_system(name: str, env: dict[str, str], sandbox: Sandbox) -> System | None:
     if name == "interiorai":
         return InteriorAI(env, VAR)
+    if name == "interiorai-failover":
+        return InteriorAIFailover(env, VAR)
     if name == "naive-daphne":
         return NaiveDaphne(env, VAR)
     if name == "naive-gunicorn":

@@ -127,6 +127,8 @@ class System:
     def chaos_start(self, kind: str, ctx: Any) -> None:
         if kind == "chaos_provider_outage":
             ctx.sandbox.configure(outage=True)
+        elif kind == "chaos_primary_outage":  # OpenAI down, every other family serving
+            ctx.sandbox.configure(outage_providers=["openai"])
         elif kind == "chaos_worker_kill":
             self.kill_worker()
         elif kind == "chaos_redis_restart":
@@ -137,6 +139,8 @@ class System:
     def chaos_end(self, kind: str, ctx: Any) -> None:
         if kind == "chaos_provider_outage":
             ctx.sandbox.configure(outage=False)
+        elif kind == "chaos_primary_outage":
+            ctx.sandbox.configure(outage_providers=[])
         elif kind == "chaos_worker_kill":
             self.replace_worker()
 
@@ -188,6 +192,16 @@ class InteriorAI(System):
 
     def replace_worker(self) -> None:
         self.workers.append(self.start_worker())
+
+
+class InteriorAIFailover(InteriorAI):
+    """InteriorAI with Replicate after OpenAI in its chain: what a primary outage costs with a second family."""
+
+    name = "interiorai-failover"
+
+    def __init__(self, env: dict[str, str], var: Path) -> None:
+        super().__init__(env, var)
+        self.env = {**self.env, **profile.failover_env()}
 
 
 class NaiveDaphne(System):

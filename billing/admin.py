@@ -74,7 +74,7 @@ class TierAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "is_default"]}),
         ("Limits per billing period", {"fields": ["monthly_quota", "monthly_budget_usd"]}),
         ("Requests", {"fields": ["allowed_qualities", "allowed_sizes", "max_images", "max_in_flight"]}),
-        ("Scheduling", {"fields": ["queue", "priority", "cache_ttl_days"]}),
+        ("Scheduling", {"fields": ["queue", "priority", "cache_ttl_days", "fallback_max_usd"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tier]:

@@ -48,6 +48,15 @@ class Tier(models.Model):
     )
     max_images = models.PositiveSmallIntegerField(default=1, help_text="Images per request at most.")
     cache_ttl_days = models.PositiveSmallIntegerField(default=30)
+    fallback_max_usd = models.DecimalField(
+        "fallback price cap (USD per image)",
+        max_digits=8,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="A fallback provider dearer than this per image is not used for this tier's jobs: they wait for the "
+        "primary instead. Empty: any fallback in PROVIDER_CHAIN.",
+    )
     is_default = models.BooleanField(default=False, help_text="Tier given to new sign-ups.")
 
     class Meta:

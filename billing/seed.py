@@ -20,6 +20,8 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 1,
         "cache_ttl_days": 7,
+        # Free jobs may fail over to FLUX Kontext Pro ($0.04 an image), never to a dearer fallback.
+        "fallback_max_usd": Decimal("0.05"),
         "is_default": True,
     },
     {

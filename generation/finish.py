@@ -22,6 +22,7 @@ from generation import events
 from generation.cache import lookup
 from generation.files import delete_files
 from generation.models import Generation
+from generation.provider import families
 from generation.queue import messages, waiting
 from generation.signals import generation_finished
 
@@ -101,7 +102,7 @@ def fail(generation: Generation, *, code: str, message: str, owner: str | None =
         held_by(generation, owner, expect),
         charge=None,
         note=f"failed: {code}",
-        then=lambda: finish_followers(generation.pk),
+        then=lambda: after_ending(generation.pk),
         status=Status.FAILED,
         error_code=code[:40],
         error_message=message[:300],
@@ -124,7 +125,7 @@ def cancel(generation: Generation) -> bool:
         held_by(generation, None),
         charge=None,
         note="cancelled",
-        then=lambda: finish_followers(generation.pk),
+        then=lambda: after_ending(generation.pk),
         status=Status.CANCELLED,
         cancel_requested=True,
         billing_state=Billing.RELEASED,
@@ -152,6 +153,15 @@ def leave_waiting_room(generation: Generation) -> None:
 
 
 # Followers: jobs that wait for an identical one in flight instead of calling the provider again -----------
+
+
+def after_ending(generation_id: uuid.UUID) -> None:
+    """A job that failed or was cancelled: its followers go on without it, and provider work it left is cancelled."""
+    finish_followers(generation_id)
+    try:
+        families.cancel_pending(generation_id)
+    except Exception:
+        log.warning("could not cancel the provider work of gen=%s", generation_id, exc_info=True)
 
 
 def after_success(generation_id: uuid.UUID, owner_id: Any) -> None:

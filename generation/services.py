@@ -28,7 +28,9 @@ from generation.images import output_size_for
 from generation.models import Generation, Room
 from generation.provider import moderation
 from generation.provider.client import targets
+from generation.provider.gates import reach
 from generation.queue import messages
+from generation.styles import build_prompt
 
 log = logging.getLogger("generation")
 Status = Generation.Status
@@ -54,7 +56,7 @@ def create_generation(
 ) -> Generation:
     """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
     screen_prompt(prompt)
-    model = settings.OPENAI_IMAGE_MODEL
+    model = targets()[0].model
     with transaction.atomic():
         account = billing.lock_account(user)
         tier = account.tier
@@ -90,9 +92,10 @@ def create_generation(
             error.headers["Retry-After"] = "30"
             raise error
         position, wait_s = admit_or_refuse(tier, model, load)
-        # Held at the most any target (primary or fallback) can charge, `auto` quality at the highest.
-        serving = targets()
-        estimate = pricing.estimate_any([t.model for t in serving], size, quality, n, provider=serving[0].provider)
+        # Held at the most any target this tier may use (primary or fallback) can charge, `auto` at the highest.
+        serving = targets()[: reach(tier.fallback_max_usd, size, quality, n)]
+        full_prompt = build_prompt(style, room_type, prompt)
+        estimate = pricing.hold_any([(t.provider, t.model) for t in serving], size, quality, n, prompt=full_prompt)
         generation = Generation.objects.create(
             owner=user,
             room=room,

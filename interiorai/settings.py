@@ -247,6 +247,31 @@ OPENAI_TIMEOUT_S = envfloat("OPENAI_TIMEOUT_S", 120.0, minimum=1)
 OPENAI_FALLBACK_MODELS = envlist("OPENAI_FALLBACK_MODELS")
 PROVIDER_RPM = envint("PROVIDER_RPM", 50, minimum=0)
 PROVIDER_IPM = envint("PROVIDER_IPM", 50, minimum=0)
+# The second family: Replicate's predictions API through its official client (an image-editing model that keeps the
+# room's structure). Without a token, and with no OpenAI key either, the sandbox serves it (see PROVIDER_CHAIN).
+REPLICATE_API_TOKEN = envstr("REPLICATE_API_TOKEN")
+REPLICATE_BASE_URL = envstr("REPLICATE_BASE_URL")
+REPLICATE_MODEL = envstr("REPLICATE_MODEL", "black-forest-labs/flux-kontext-pro")
+REPLICATE_TIMEOUT_S = envfloat("REPLICATE_TIMEOUT_S", 180.0, minimum=1)  # the most one prediction may take, polled
+REPLICATE_POLL_S = envfloat("REPLICATE_POLL_S", 1.0, minimum=0.01)
+REPLICATE_RPM = envint("REPLICATE_RPM", 600, minimum=0)  # Replicate's limit on creating predictions
+REPLICATE_IPM = envint("REPLICATE_IPM", 0, minimum=0)
+# Where a prediction's output files may be fetched from (besides the API's own host): nothing else is ever asked.
+REPLICATE_FILE_HOSTS = envlist("REPLICATE_FILE_HOSTS", "replicate.delivery")
+PROVIDER_FILE_MAX_BYTES = envint("PROVIDER_FILE_MAX_BYTES", 25 * 2**20, minimum=1024)
+PROVIDER_FILE_TIMEOUT_S = envfloat("PROVIDER_FILE_TIMEOUT_S", 30.0, minimum=0.1)
+# The order providers are tried in, `family:model` (families: openai, replicate); later ones take over while an
+# earlier one's breaker is open or its rate limit would keep a job waiting longer than PROVIDER_FAILOVER_WAIT_S.
+# Unset: the OpenAI model and its fallbacks, then REPLICATE_MODEL (unless set empty). A family with no key is left
+# out, unless no key is set at all: then the sandbox stands in for every family.
+PROVIDER_CHAIN = envlist(
+    "PROVIDER_CHAIN",
+    ",".join(
+        [f"openai:{m}" for m in dict.fromkeys([OPENAI_IMAGE_MODEL, *OPENAI_FALLBACK_MODELS])]
+        + ([f"replicate:{REPLICATE_MODEL}"] if REPLICATE_MODEL else [])
+    ),
+)
+PROVIDER_FAILOVER_WAIT_S = envfloat("PROVIDER_FAILOVER_WAIT_S", 10.0, minimum=0)
 GENERATION_MAX_ATTEMPTS = envint("GENERATION_MAX_ATTEMPTS", 4, minimum=1)
 GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
 # Refuse a new job (503, nothing charged) whose estimated wait is longer than this; 0 accepts everything. The
@@ -294,7 +319,7 @@ BREAKER_MIN_WAIT_S = envfloat("BREAKER_MIN_WAIT_S", 1.0, minimum=0.01)  # shorte
 # (OPENAI_TIMEOUT_S), the wait for a booked slot, keeping a paid result (RESULT_KEEP_S), and a minute for the
 # database (statement timeout), Redis (socket timeout) and storage (S3 timeouts) steps around them. Celery's time
 # limits do nothing under the threads pool the workers run, so this, not they, is what the redelivery check uses.
-GENERATION_RUN_BOUND_S = OPENAI_TIMEOUT_S + RATE_LIMIT_MAX_WAIT_S + RESULT_KEEP_S + 60
+GENERATION_RUN_BOUND_S = max(OPENAI_TIMEOUT_S, REPLICATE_TIMEOUT_S) + RATE_LIMIT_MAX_WAIT_S + RESULT_KEEP_S + 60
 CELERY_TASK_SOFT_TIME_LIMIT = envint("GENERATION_SOFT_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S), minimum=10)
 CELERY_TASK_TIME_LIMIT = envint("GENERATION_TIME_LIMIT_S", int(GENERATION_RUN_BOUND_S) + 30, minimum=15)
 # Free-text prompts are checked with the provider's moderation endpoint before anything is reserved. When the

@@ -68,6 +68,43 @@ def spend_on(day_start: Any) -> Decimal:
     return day.aggregate(v=Sum("cost_usd"))["v"] or Decimal("0")
 
 
+@dataclass
+class Reconciled:
+    """One day of one provider's model: what we priced its calls at, next to what it reported it billed."""
+
+    day: Any
+    provider: str
+    model: str
+    calls: int = 0
+    priced_usd: Decimal = Decimal("0")
+    text_input_tokens: int = 0
+    image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    images: int = 0
+    predict_time_s: float = 0.0
+    unreported: int = 0  # calls priced at the table: the provider reported no usage (or its answer was lost)
+
+
+def reconciliation(now: Any, days: int = 7) -> list[Reconciled]:
+    """Our priced cost next to the provider-reported usage, per day and provider model, newest day first."""
+    since = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows: dict[tuple[Any, str, str], Reconciled] = {}
+    calls = ProviderCall.objects.filter(started_at__gte=since).exclude(outcome=ProviderCall.Outcome.IN_FLIGHT)
+    for started_at, provider, model, cost, usage in calls.values_list(
+        "started_at", "provider", "model", "cost_usd", "usage"
+    ):
+        day = started_at.date()
+        row = rows.setdefault((day, provider, model), Reconciled(day, provider, model))
+        row.calls += 1
+        row.priced_usd += cost
+        usage = usage or {}
+        for field in ("text_input_tokens", "image_input_tokens", "image_output_tokens", "images"):
+            setattr(row, field, getattr(row, field) + int(usage.get(field) or 0))
+        row.predict_time_s += float(usage.get("predict_time_s") or 0)
+        row.unreported += 0 if usage else 1
+    return sorted(rows.values(), key=lambda r: (r.day, r.provider, r.model), reverse=True)
+
+
 def redis_figures() -> dict[str, Any]:
     try:
         client = redis_client()
@@ -127,6 +164,7 @@ def ops_view(request: HttpRequest) -> HttpResponse:
         "throughput_chart": sparkline([b.finished for b in buckets]),
         "p95_chart": sparkline([b.p95_s for b in buckets]),
         "errors_chart": sparkline([b.failed for b in buckets]),
+        "reconciliation": reconciliation(now),
         **redis_figures(),
         "alerts": [
             (alerts.WATCH_BY_METRIC[a.metric], a)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ PROBABILITY_KEYS = ("rate_429", "rate_500", "rate_503", "rate_timeout", "rate_dr
 # stays the image endpoints' own refusal, so the image API's content policy can still be tested past moderation.)
 DEFAULT_FLAG_TERMS = ("gore", "massacre", "nude")
 ENV_PREFIX = "SANDBOX_"
+# The provider families the sandbox stands in for: OpenAI's Images API and Replicate's predictions API.
+PROVIDERS = ("openai", "replicate")
 
 
 class ConfigError(ValueError):
@@ -53,6 +56,19 @@ class SandboxConfig:
     rate_corrupt: float = 0.0
     # POST /v1/moderations flags an input that contains any of these as a word (ignoring case).
     flag_terms: tuple[str, ...] = DEFAULT_FLAG_TERMS
+    # Families that answer 503 to everything while the others still serve, e.g. ("openai",).
+    outage_providers: tuple[str, ...] = ()
+    # Per-family overrides of any key above, e.g. {"replicate": {"rpm": 600, "latency_s_min": 2}}: the same faults,
+    # limits and latencies, set apart for each provider.
+    providers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def for_provider(self, family: str) -> SandboxConfig:
+        """The config one provider family runs with: its overrides applied, down when it is in `outage_providers`."""
+        overrides = self.providers.get(family, {})
+        config = dataclasses.replace(self, **overrides) if overrides else self
+        if family in self.outage_providers and not config.outage:
+            config = dataclasses.replace(config, outage=True)
+        return config
 
     def model_down(self, model: str) -> bool:
         """Whether `model` is in the per-model outage list."""
@@ -62,18 +78,25 @@ class SandboxConfig:
         """Return the config as a JSON-ready dict."""
         values = dataclasses.asdict(self)
         values["flag_terms"] = list(self.flag_terms)
+        values["outage_providers"] = list(self.outage_providers)
         return values
 
     def updated(self, changes: Mapping[str, object]) -> SandboxConfig:
         """Return a copy with `changes` applied, or raise ConfigError."""
         clean: dict[str, Any] = {key: _check_value(key, value) for key, value in changes.items()}
         new = dataclasses.replace(self, **clean)
-        if new.latency_s_min > new.latency_s_max:
-            raise ConfigError("latency_s_min must not exceed latency_s_max.", "latency_s_min")
+        for family in ("", *new.providers):
+            config = new.for_provider(family) if family else new
+            if config.latency_s_min > config.latency_s_max:
+                raise ConfigError("latency_s_min must not exceed latency_s_max.", "latency_s_min")
         return new
 
 
-FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in dataclasses.fields(SandboxConfig)}
+FIELD_TYPES: dict[str, type] = {
+    f.name: dict if f.name == "providers" else type(f.default) for f in dataclasses.fields(SandboxConfig)
+}
+# What a per-provider override may not set: the lists of who is down, and overrides within overrides.
+NOT_PER_PROVIDER = ("providers", "outage_providers", "seed")
 
 
 def _check_value(key: str, value: object) -> object:
@@ -89,6 +112,12 @@ def _check_value(key: str, value: object) -> object:
         if not isinstance(value, list | tuple) or not all(isinstance(term, str) and term.strip() for term in value):
             raise ConfigError(f"{key} must be a list of non-empty strings.", key)
         return tuple(term.strip() for term in value)
+    if key == "outage_providers":
+        if not isinstance(value, list | tuple) or not all(item in PROVIDERS for item in value):
+            raise ConfigError(f"{key} must be a list of provider families out of {', '.join(PROVIDERS)}.", key)
+        return tuple(dict.fromkeys(value))
+    if key == "providers":
+        return _check_providers(value)
     if key == "outage_models":
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a comma-separated string of model names.", key)
@@ -115,6 +144,18 @@ def _check_value(key: str, value: object) -> object:
     return float(value) if kind is float else value
 
 
+def _check_providers(value: object) -> dict[str, dict[str, Any]]:
+    """Validate `providers`: {family: {key: value}} with known families and keys, each value checked as usual."""
+    if not isinstance(value, dict) or not set(value) <= set(PROVIDERS):
+        raise ConfigError(f"providers must map provider families ({', '.join(PROVIDERS)}) to config keys.", "providers")
+    clean: dict[str, dict[str, Any]] = {}
+    for family, overrides in value.items():
+        if not isinstance(overrides, dict) or set(overrides) & set(NOT_PER_PROVIDER):
+            raise ConfigError(f"providers.{family} must be an object of config keys (not {NOT_PER_PROVIDER}).", family)
+        clean[family] = {key: _check_value(key, item) for key, item in overrides.items()}
+    return clean
+
+
 def parse_text(key: str, text: str) -> object:
     """Turn a flag or env string into the JSON-like value `_check_value` expects."""
     kind = FIELD_TYPES.get(key)
@@ -129,6 +170,11 @@ def parse_text(key: str, text: str) -> object:
         raise ConfigError(f"{key} must be true or false, got {text!r}.", key)
     if kind is str:
         return text.strip()
+    if kind is dict:
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ConfigError(f"{key} must be JSON, got {text!r}.", key) from None
     if kind is tuple:
         return [term for term in (part.strip() for part in text.split(",")) if term]
     try:

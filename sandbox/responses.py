@@ -9,14 +9,17 @@ from typing import Any
 
 from .validation import ImageJob
 
-# Output tokens per image from OpenAI's gpt-image-1 pricing table, keyed by (quality, square?).
+# Output tokens per image from OpenAI's gpt-image-1 pricing table, keyed by (quality, shape).
 OUTPUT_TOKENS = {
-    ("low", True): 272,
-    ("low", False): 408,
-    ("medium", True): 1056,
-    ("medium", False): 1584,
-    ("high", True): 4160,
-    ("high", False): 6240,
+    ("low", "square"): 272,
+    ("low", "portrait"): 408,
+    ("low", "landscape"): 400,
+    ("medium", "square"): 1056,
+    ("medium", "portrait"): 1584,
+    ("medium", "landscape"): 1568,
+    ("high", "square"): 4160,
+    ("high", "portrait"): 6240,
+    ("high", "landscape"): 6208,
 }
 HIGH_FIDELITY_EXTRA_TOKENS = 4160
 
@@ -40,7 +43,8 @@ def usage(job: ImageJob, size: tuple[int, int], input_sizes: list[tuple[int, int
     images = sum(image_tokens(width, height) for width, height in input_sizes)
     if input_sizes and job.input_fidelity == "high":
         images += HIGH_FIDELITY_EXTRA_TOKENS
-    output = OUTPUT_TOKENS[(reported_quality(job.quality), size[0] == size[1])] * job.n
+    shape = "square" if size[0] == size[1] else "landscape" if size[0] > size[1] else "portrait"
+    output = OUTPUT_TOKENS[(reported_quality(job.quality), shape)] * job.n
     return {
         "input_tokens": text + images,
         "input_tokens_details": {"text_tokens": text, "image_tokens": images},

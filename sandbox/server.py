@@ -6,25 +6,21 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import random
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
 from PIL import Image
 
-from . import errors, imaging, responses
+from . import errors, imaging, replicate, responses
 from .config import ConfigError, SandboxConfig
 from .errors import ApiError
-from .faults import Fault, Spoil, draw_fault, draw_latency, draw_spoil
-from .limits import LimitDecision, RateLimiter, retry_after_headers
+from .faults import Fault, draw_fault, draw_latency
+from .limits import LimitDecision, retry_after_headers
 from .moderation import moderation_response
-from .stats import RequestLog, RequestRecord, Stats
+from .state import STATE, SandboxState, spoil
+from .stats import RequestRecord
 from .validation import (
     EDITS,
     GENERATIONS,
@@ -54,66 +50,6 @@ GPT_RENDER_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x
 
 class DropConnection(Exception):
     """Close the client's connection without answering."""
-
-
-class BoundedStore:
-    """A small thread-safe LRU of bytes: served image files and rendered outputs."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[str, bytes] = OrderedDict()
-        # Render threads share the cache, so every access holds the lock.
-        self.lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        """Return the stored bytes for `key`, or None."""
-        with self.lock:
-            return self.items.get(key)
-
-    def put(self, key: str, value: bytes) -> None:
-        """Store `value`, evicting the least recently used entry when full."""
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
-class SandboxState:
-    """Everything one running sandbox knows; only touched from its event loop."""
-
-    def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
-        self.rng = random.Random(config.seed)
-        self.spoil_rng = random.Random(f"spoil-{config.seed}")
-        self.limiter = RateLimiter()
-        self.stats = Stats()
-        self.log = RequestLog()
-        self.files = BoundedStore(FILE_STORE_SIZE)
-        self.renders = BoundedStore(RENDER_CACHE_SIZE)
-        self.executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="sandbox-render")
-
-    def configure(self, changes: dict[str, object]) -> None:
-        """Apply config changes; setting `seed` restarts the RNG so runs repeat."""
-        self.config = self.config.updated(changes)
-        if "seed" in changes:
-            self.rng = random.Random(self.config.seed)
-            self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
-
-    def reset(self) -> None:
-        """Zero stats, clear the request log and rate-limit windows, and restart the RNG."""
-        self.stats.reset()
-        self.log.clear()
-        self.limiter.reset()
-        self.rng = random.Random(self.config.seed)
-        self.spoil_rng = random.Random(f"spoil-{self.config.seed}")
-
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
-        """Run CPU-bound image work off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
-
-
-STATE = web.AppKey("sandbox_state", SandboxState)
 
 
 # --- reading requests ---------------------------------------------------------------------------
@@ -244,7 +180,7 @@ async def process_image_request(request: web.Request, state: SandboxState, recor
     except ApiError as exc:
         read_error = exc
     record.fields = describe_values(values)
-    config = state.config
+    config = state.config.for_provider("openai")
     if config.outage:
         raise errors.overloaded()
     check_auth(request)
@@ -276,16 +212,16 @@ async def serve_with_faults(
     latency: float,
 ) -> web.Response:
     """Inject the drawn fault (early ones now, late ones after the latency) or answer the images."""
-    config = state.config
+    config = state.config.for_provider("openai")
     photo, mask = uploads
     if fault is not Fault.NONE:
-        state.stats.by_fault[fault.value] += 1
+        state.stats.fault(fault.value)
     if fault is Fault.RATE_LIMIT:
         message = "Rate limit reached (injected by the sandbox). Please try again shortly."
         raise errors.rate_limited(message, retry_after_headers(config.retry_after_s))
     if fault is Fault.TIMEOUT:
         # The hang replaces the latency; a client that gives up cancels this handler.
-        state.stats.timeouts_total += 1
+        state.stats.timed_out()
         record.outcome = "hanging"
         await asyncio.sleep(config.hang_s)
         latency = 0.0
@@ -305,24 +241,12 @@ async def serve_with_faults(
         if not work.done():
             # The thread finishes on its own; only stop waiting for it.
             work.cancel()
-    images = spoil(state, images, job, size)
+    images = spoil(state, images, job.output_format, job.output_compression, size)
     urls = publish_files(state, request, images, job) if job.response_format == "url" else None
     input_sizes = [photo.size] if photo is not None else []
     body = responses.images_response(job, images, size, input_sizes, urls)
-    state.stats.images_total += len(images)
+    state.stats.images(len(images))
     return web.json_response(body)
-
-
-def spoil(state: SandboxState, images: list[bytes], job: ImageJob, size: tuple[int, int]) -> list[bytes]:
-    """Replace the answer's images by flat colour or undecodable bytes, as `rate_blank` / `rate_corrupt` say."""
-    kind = draw_spoil(state.spoil_rng, state.config)
-    if kind is Spoil.NONE:
-        return images
-    state.stats.by_fault[kind.value] += 1
-    if kind is Spoil.CORRUPT:
-        return [imaging.truncate(data) for data in images]
-    colour = (state.spoil_rng.randrange(256), state.spoil_rng.randrange(256), state.spoil_rng.randrange(256))
-    return [imaging.flat(*size, colour, job.output_format, job.output_compression) for _ in images]
 
 
 def limit_exceeded(decision: LimitDecision, config: SandboxConfig, requested: int) -> ApiError:
@@ -362,12 +286,12 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
             response = error_response(exc)
             record.outcome = "error"
         except DropConnection:
-            state.stats.dropped_total += 1
+            state.stats.dropped()
             record.outcome = "dropped"
             return drop_connection(request)
         finalize(response, record)
         record.status = response.status
-        state.stats.by_status[str(response.status)] += 1
+        state.stats.answered(response.status)
         return response
     except asyncio.CancelledError:
         # aiohttp cancels the handler when the client hangs up (handler_cancellation=True).
@@ -433,7 +357,7 @@ async def handle_unknown_v1(request: web.Request) -> web.Response:
     state.stats.arrive(request.path)
     try:
         status = 404
-        state.stats.by_status[str(status)] += 1
+        state.stats.answered(status)
         error = ApiError(status, f"Invalid URL ({request.method} {request.path})")
         return error_response(error)
     finally:
@@ -538,6 +462,7 @@ async def log_requests(
 
 async def shutdown_executor(app: web.Application) -> None:
     """Stop the render threads without waiting for abandoned work."""
+    app[STATE].predictions.clear()
     app[STATE].executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -548,6 +473,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
     app.router.add_post(EDITS, handle_images)
     app.router.add_post(GENERATIONS, handle_images)
     app.router.add_post(MODERATIONS_ENDPOINT, handle_moderations)
+    replicate.add_routes(app)
     app.router.add_route("*", "/v1/{tail:.*}", handle_unknown_v1)
     app.router.add_get("/_sandbox/healthz", healthz)
     app.router.add_get("/_sandbox/config", get_config)

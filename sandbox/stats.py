@@ -21,6 +21,7 @@ class RequestRecord:
     method: str
     content_type: str
     headers: dict[str, str]
+    provider: str = "openai"
     received_at: float = field(default_factory=time.time)
     fields: dict[str, Any] = field(default_factory=dict)
     status: int | None = None
@@ -36,6 +37,7 @@ class RequestRecord:
         return {
             "id": self.id,
             "endpoint": self.endpoint,
+            "provider": self.provider,
             "method": self.method,
             "content_type": self.content_type,
             "headers": self.headers,
@@ -45,6 +47,40 @@ class RequestRecord:
             "outcome": self.outcome,
             "duration_s": self.duration_s,
         }
+
+
+@dataclass
+class ProviderStats:
+    """One provider family's share of the counters, plus what only an asynchronous provider has (predictions)."""
+
+    requests_total: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    by_fault: Counter[str] = field(default_factory=Counter)
+    images_total: int = 0
+    dropped_total: int = 0
+    timeouts_total: int = 0
+    predictions: Counter[str] = field(default_factory=Counter)  # created, succeeded, failed, canceled
+    polls_total: int = 0
+    files_total: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as JSON-ready data."""
+        return {
+            "requests_total": self.requests_total,
+            "by_status": dict(self.by_status),
+            "by_endpoint": dict(self.by_endpoint),
+            "by_fault": dict(self.by_fault),
+            "images_total": self.images_total,
+            "dropped_total": self.dropped_total,
+            "timeouts_total": self.timeouts_total,
+            "predictions": dict(self.predictions),
+            "polls_total": self.polls_total,
+            "files_total": self.files_total,
+        }
+
+
+PROVIDER_FAMILIES = ("openai", "replicate")
 
 
 @dataclass
@@ -64,13 +100,42 @@ class Stats:
     # a client must have recorded.
     moderations_total: int = 0
     moderations_flagged: int = 0
+    by_provider: dict[str, ProviderStats] = field(
+        default_factory=lambda: {family: ProviderStats() for family in PROVIDER_FAMILIES}
+    )
 
-    def arrive(self, endpoint: str) -> None:
-        """Count a request the moment it arrives."""
+    def arrive(self, endpoint: str, provider: str = "openai") -> None:
+        """Count an image call the moment it arrives (an OpenAI image request, a Replicate prediction created)."""
         self.requests_total += 1
         self.by_endpoint[endpoint] += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        mine = self.by_provider[provider]
+        mine.requests_total += 1
+        mine.by_endpoint[endpoint] += 1
+
+    def answered(self, status: int, provider: str = "openai") -> None:
+        """Count the status an image call was answered with."""
+        self.by_status[str(status)] += 1
+        self.by_provider[provider].by_status[str(status)] += 1
+
+    def fault(self, kind: str, provider: str = "openai") -> None:
+        """Count an injected fault or spoiled answer."""
+        self.by_fault[kind] += 1
+        self.by_provider[provider].by_fault[kind] += 1
+
+    def images(self, count: int, provider: str = "openai") -> None:
+        """Count images actually returned."""
+        self.images_total += count
+        self.by_provider[provider].images_total += count
+
+    def dropped(self, provider: str = "openai") -> None:
+        self.dropped_total += 1
+        self.by_provider[provider].dropped_total += 1
+
+    def timed_out(self, provider: str = "openai") -> None:
+        self.timeouts_total += 1
+        self.by_provider[provider].timeouts_total += 1
 
     def leave(self) -> None:
         """Note that a request finished, however it ended."""
@@ -98,6 +163,7 @@ class Stats:
             "max_in_flight": self.max_in_flight,
             "moderations_total": self.moderations_total,
             "moderations_flagged": self.moderations_flagged,
+            "by_provider": {family: counters.as_dict() for family, counters in self.by_provider.items()},
         }
 
 
@@ -108,9 +174,11 @@ class RequestLog:
         self.records: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
         self.ids = itertools.count(1)
 
-    def start(self, endpoint: str, method: str, content_type: str, headers: dict[str, str]) -> RequestRecord:
+    def start(
+        self, endpoint: str, method: str, content_type: str, headers: dict[str, str], provider: str = "openai"
+    ) -> RequestRecord:
         """Create and keep a record for a request that just arrived."""
-        record = RequestRecord(next(self.ids), endpoint, method, content_type, headers)
+        record = RequestRecord(next(self.ids), endpoint, method, content_type, headers, provider)
         self.records.append(record)
         return record
 

@@ -11,7 +11,10 @@ export VAR_DIR="${VAR_DIR:-$(pwd)/var/test}"
 export MEDIA_ROOT="$VAR_DIR/media"
 export PROGRESS_TICK_S=0.2 GENERATION_LEASE_S=8 REDISPATCH_AFTER_S=4 SWEEP_INTERVAL_S=1
 export GENERATION_EXPECTED_S=2 WORKER_CONCURRENCY=8 PYTHONUNBUFFERED=1 PROVIDER_RPM=0 PROVIDER_IPM=0
-unset OPENAI_API_KEY OPENAI_BASE_URL AWS_STORAGE_BUCKET_NAME
+unset OPENAI_API_KEY OPENAI_BASE_URL AWS_STORAGE_BUCKET_NAME REPLICATE_API_TOKEN REPLICATE_BASE_URL PROVIDER_CHAIN
+# The suite runs on OpenAI alone unless a test asks for a chain (tests/pipeline/test_failover.py and others set
+# PROVIDER_CHAIN): every other test's figures (prices, holds, breaker states) are a single provider's.
+export REPLICATE_MODEL=""
 mkdir -p "$VAR_DIR"
 MISSING_TOOLS="$(bash scripts/provision.sh)"
 export MISSING_TOOLS

@@ -82,6 +82,8 @@ class GenerationSerializer(serializers.ModelSerializer):
             "stage_label",
             "progress",
             "attempts",
+            "provider",
+            "model",
             "cost_usd",
             "estimated_cost_usd",
             "charged",

@@ -120,6 +120,11 @@ class ProviderCall(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
     provider_request_id = models.CharField(max_length=100, blank=True)
+    # An asynchronous provider's job ids (Replicate's predictions), written as soon as each is created and before any
+    # waiting: a worker that dies meanwhile is followed by one that polls these instead of paying for new ones.
+    prediction_ids = models.JSONField(default=list, blank=True)
+    # What the provider reported it billed: OpenAI's tokens, Replicate's images and run time (billing.pricing.Usage).
+    usage = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

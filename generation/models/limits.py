@@ -12,7 +12,9 @@ class ProviderLimit(models.Model):
     `generation.provider.limits.REFRESH_S` seconds: raising a tier with the provider needs no deploy and no restart.
     """
 
-    provider = models.CharField(max_length=40, help_text="`openai`, or `sandbox` when no API key is set.")
+    provider = models.CharField(
+        max_length=40, help_text="The family: `openai` or `replicate` (also when the sandbox stands in)."
+    )
     model = models.CharField(max_length=60)
     rpm = models.PositiveIntegerField("requests per minute", help_text="0 = no limit.")
     ipm = models.PositiveIntegerField("images per minute", help_text="0 = no limit.")

@@ -1,4 +1,5 @@
-"""The rate limits in force for a provider's model: the admin's ProviderLimit row, else PROVIDER_RPM/IPM.
+"""The rate limits in force for a provider's model: the admin's ProviderLimit row, else the family's settings
+(PROVIDER_RPM/IPM for OpenAI, REPLICATE_RPM/IPM for Replicate).
 
 Read through a short per-process cache, so an operator's change reaches every worker within REFRESH_S
 seconds without a deploy, and the hot path does not ask the database on every admission.
@@ -22,7 +23,11 @@ _lock = threading.Lock()
 
 def limits_for(provider: str, model: str) -> Limits:
     row = admin_row(provider, model)
-    return Limits(*row) if row is not None else Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM)
+    if row is not None:
+        return Limits(*row)
+    if provider == "replicate":
+        return Limits(settings.REPLICATE_RPM, settings.REPLICATE_IPM)
+    return Limits(settings.PROVIDER_RPM, settings.PROVIDER_IPM)
 
 
 def admin_row(provider: str, model: str) -> tuple[int, int] | None:

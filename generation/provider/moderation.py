@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from generation.provider.client import client_for
+from generation.provider.openai_images import client_for
 
 # The moderation categories in the words the product shows people.
 PLAIN_WORDS = {

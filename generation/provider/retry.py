@@ -9,6 +9,10 @@ from dataclasses import dataclass
 import httpx
 import openai
 from django.conf import settings
+from replicate.exceptions import ReplicateError
+
+from generation.provider.client import PredictionFailed, PredictionTimeout
+from generation.provider.downloads import DownloadRefused
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -102,6 +106,55 @@ def _classify_status(exc: openai.APIStatusError) -> Failure:
         )
     default = ("provider_error", "The image service rejected this request.")
     short, message = FATAL_MESSAGES.get(status, default)
+    return Failure("fatal", False, short, message, status)
+
+
+# Replicate -------------------------------------------------------------------------------------------------
+# Its errors are RFC 7807 documents (ReplicateError), a prediction that ends `failed` carries its model's error
+# (codes like E005 "flagged as sensitive"), and its outputs are files fetched afterwards.
+REPLICATE_POLICY_MARKERS = ("E005", "flagged as sensitive", "NSFW")
+
+
+def classify_replicate(exc: BaseException, headers: httpx.Headers | None = None) -> Failure:
+    """Map a Replicate outcome (creating a prediction, its end, fetching its file) to what the pipeline does."""
+    if isinstance(exc, ReplicateError):
+        return _classify_problem(exc, headers)
+    if isinstance(exc, PredictionFailed):
+        text = str(exc)
+        if any(marker.lower() in text.lower() for marker in REPLICATE_POLICY_MARKERS):
+            return Failure(
+                "fatal",
+                False,
+                "content_policy",
+                "The image service declined this request under its content policy. Try a different photo or prompt.",
+            )
+        # A prediction that failed made no image, and per-image models bill none: retried, not an attempt used up.
+        return Failure("retryable", True, "prediction_failed", "The image service failed to make this image.", 500)
+    if isinstance(exc, PredictionTimeout):
+        return Failure("unknown", True, "timeout", "The image service took too long to answer.")
+    if isinstance(exc, DownloadRefused):
+        return Failure("unknown", True, "output_unavailable", "The image service's result could not be fetched.")
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure("unknown", True, "timeout", "The image service took too long to answer.")
+    if isinstance(exc, httpx.TransportError):
+        return Failure("unknown", True, "connection_error", "We lost the connection to the image service.")
+    return Failure("unknown", True, "unexpected_error", "Something unexpected happened while generating.")
+
+
+def _classify_problem(exc: ReplicateError, headers: httpx.Headers | None) -> Failure:
+    status = exc.status or 500
+    if status == 402:
+        return Failure(
+            "fatal", False, "provider_quota", "The image service is out of credit; our team has been alerted.", status
+        )
+    if status in RETRYABLE_STATUS or status >= 500:
+        retry_after = retry_after_from(headers) if status == 429 else None
+        return Failure(
+            "retryable", True, f"provider_{status}", "The image service had a temporary problem.", status, retry_after
+        )
+    if status == 422:
+        return Failure("fatal", False, "bad_request", FATAL_MESSAGES[400][1], status)
+    short, message = FATAL_MESSAGES.get(status, ("provider_error", "The image service rejected this request."))
     return Failure("fatal", False, short, message, status)
 
 

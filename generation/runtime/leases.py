@@ -157,7 +157,7 @@ def park_now(generation: Generation, seconds: float) -> None:
 
 def slot_interval_s(images: int) -> float:
     """How far apart the primary provider's limits space calls of `images` images (0 when it has none)."""
-    primary = targets()[0]
+    primary = targets()[0]  # the waiting room paces users at the primary's rate; fallbacks only add slots
     limits = limits_for(primary.provider, primary.model)
     per_window = [limit / cost for limit, cost in ((limits.rpm, 1), (limits.ipm, images)) if limit and cost]
     window_s = settings.RATE_LIMIT_WINDOW_S + settings.RATE_LIMIT_SAFETY_S
@@ -210,6 +210,48 @@ def start_call(generation: Generation, provider: str, model: str) -> ProviderCal
     return call
 
 
+def resumable_call(generation: Generation) -> ProviderCall | None:
+    """The job's last call if it left provider work to poll (predictions recorded, its worker lost), else None."""
+    call = generation.calls.order_by("-attempt").first()
+    if call is None or not call.prediction_ids:
+        return None
+    if call.outcome == ProviderCall.Outcome.IN_FLIGHT or (
+        call.outcome == ProviderCall.Outcome.UNKNOWN and call.error_code == "worker_lost"
+    ):
+        return call
+    return None
+
+
+def resume_call(call: ProviderCall) -> bool:
+    """Take the call back in flight to poll its predictions again; False if someone else did first."""
+    taken = ProviderCall.objects.filter(
+        pk=call.pk, outcome__in=[ProviderCall.Outcome.IN_FLIGHT, ProviderCall.Outcome.UNKNOWN]
+    ).update(outcome=ProviderCall.Outcome.IN_FLIGHT, error_code="")
+    if taken:
+        call.outcome, call.error_code = ProviderCall.Outcome.IN_FLIGHT, ""
+        log.info(
+            "provider call resumed gen=%s attempt=%s ids=%s", call.generation_id, call.attempt, call.prediction_ids
+        )
+    return taken == 1
+
+
+def note_predictions(call: ProviderCall, ids: list[str]) -> None:
+    """Record the provider's job ids the moment they exist, before any waiting."""
+    ProviderCall.objects.filter(pk=call.pk).update(prediction_ids=ids)
+    call.prediction_ids = ids
+    log.info("provider job recorded gen=%s attempt=%s ids=%s", call.generation_id, call.attempt, ",".join(ids))
+
+
+def still_mine(generation: Generation, owner: str) -> str:
+    """Whether the worker waiting on provider work still holds the job: "keep", "cancel" (it ended) or "leave"."""
+    row = Generation.objects.filter(pk=generation.pk).values_list("status", "lease_owner").first()
+    if row is None or row[0] in Generation.FINAL:
+        return "cancel"
+    if row == (Status.RUNNING, owner) or (row[0] == Status.QUEUED and reclaim(generation, owner)):
+        return "keep"
+    return "leave"
+
+
 def finish_call(
     call: ProviderCall,
     *,
@@ -219,10 +261,13 @@ def finish_call(
     latency_s: float,
     cost: Decimal = Decimal("0"),
     request_id: str = "",
+    usage: dict[str, object] | None = None,
 ) -> None:
     call.outcome, call.status_code, call.error_code = outcome, status_code, error_code[:60]
     call.latency_ms, call.cost_usd, call.provider_request_id = int(latency_s * 1000), cost, request_id[:100]
-    call.save(update_fields=["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id"])
+    call.usage = usage or {}
+    fields = ["outcome", "status_code", "error_code", "latency_ms", "cost_usd", "provider_request_id", "usage"]
+    call.save(update_fields=fields)
     record_call(outcome == ProviderCall.Outcome.SUCCESS)
     log.info(
         "provider call end gen=%s attempt=%s outcome=%s status=%s latency_ms=%s cost_usd=%s",

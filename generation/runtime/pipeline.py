@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -26,10 +27,10 @@ from generation import finish
 from generation.estimates import expected_duration_s, record_duration
 from generation.files import delete_files, store_images
 from generation.models import Generation, ProviderCall
-from generation.provider import client, quality
-from generation.provider.client import Result, Target, targets
-from generation.provider.gates import breaker_for, limiter_for, pick_target, release_booking
-from generation.provider.retry import Failure, backoff_s, classify
+from generation.provider import families, quality
+from generation.provider.client import Abandoned, Hooks, Result, Target, target_named, targets
+from generation.provider.gates import breaker_for, limiter_for, next_open, pick_target, reach, release_booking
+from generation.provider.retry import Failure, backoff_s
 from generation.queue import waiting
 from generation.runtime import leases
 from generation.styles import build_prompt
@@ -85,22 +86,52 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
             best_effort(release_booking, *booked)
         finish.expire(generation, owner=worker)
         return
-    target, breaker_wait = pick_target(worker)
-    if booked is not None and (target is None or target.name != booked[0]):
-        best_effort(release_booking, *booked)  # the breaker moved on since the slot was booked
+    if resume(generation, worker, booked):
+        return
+    limit = job_reach(generation)
+    target, breaker_wait = pick_target(worker, limit)
+    if booked is not None and (target is None or not usable(booked[0], limit)):
+        best_effort(release_booking, *booked)  # the breakers moved on since the slot was booked
         booked = None
+    elif booked is not None:
+        target = target_named(booked[0]) or target  # the dispatcher may have booked a fallback that has room
     if target is None:
         leases.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
-    permit = use_booking(limiter, booked) or book_slot(generation, worker, target, limiter)
+    permit = use_booking(limiter, booked)
     if permit is None:
-        return
+        found = book_slot(generation, worker, target, limiter, limit)
+        if found is None:
+            return
+        target, limiter, permit = found
     if permit.wait_s:
         record_limiter_wait(permit.wait_s)
         leases.set_stage(generation, worker, Stage.WAITING, generation.progress)
         time.sleep(permit.wait_s)
     call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
+
+
+def job_reach(generation: Generation) -> int:
+    """How far down the chain this job may go: its tier's fallback price cap keeps it off dearer fallbacks."""
+    tier = generation.owner.account.tier
+    return reach(tier.fallback_max_usd, generation.size, generation.quality, generation.n)
+
+
+def usable(target_name: str, limit: int) -> bool:
+    return target_name in [target.name for target in targets()[:limit]]
+
+
+def resume(generation: Generation, worker: str, booked: tuple[str, Permit] | None) -> bool:
+    """Poll the provider work an earlier run of this job left (its worker died waiting), instead of paying again."""
+    call = leases.resumable_call(generation)
+    target = target_named(f"{call.provider}:{call.model}") if call is not None else None
+    if call is None or target is None or not leases.resume_call(call):
+        return False
+    if booked is not None:
+        best_effort(release_booking, *booked)
+    call_provider(generation, target, worker, resumed=call)
+    return True
 
 
 def use_booking(limiter: RateLimiter, booked: tuple[str, Permit] | None) -> Permit | None:
@@ -113,31 +144,56 @@ def use_booking(limiter: RateLimiter, booked: tuple[str, Permit] | None) -> Perm
     return permit
 
 
-def book_slot(generation: Generation, worker: str, target: Target, limiter: RateLimiter) -> Permit | None:
-    """A slot now or within RATE_LIMIT_MAX_WAIT_S; otherwise the job parks in the waiting room (None)."""
+def book_slot(
+    generation: Generation, worker: str, target: Target, limiter: RateLimiter, limit: int
+) -> tuple[Target, RateLimiter, Permit] | None:
+    """A slot now or within RATE_LIMIT_MAX_WAIT_S, on the target or, if its limit is exhausted for longer than
+    PROVIDER_FAILOVER_WAIT_S, on the next open target of the job's reach; otherwise the job parks (None)."""
     if waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
         # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
         breaker_for(target).release_probe(worker)
         leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
         return None
     permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
-    if not permit.granted:
-        breaker_for(target).release_probe(worker)
-        record_limiter_wait(permit.wait_s)
-        leases.park(generation, seconds=permit.wait_s, reason="rate limit", owner=worker)
-        return None
-    return permit
+    if permit.granted:
+        return target, limiter, permit
+    wait = permit.wait_s
+    candidate = next_open(target, worker, limit) if wait > settings.PROVIDER_FAILOVER_WAIT_S else None
+    while candidate is not None:
+        other = limiter_for(candidate)
+        permit = other.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
+        if permit.granted:
+            breaker_for(target).release_probe(worker)
+            log.info("failover gen=%s from=%s to=%s: rate limit full", generation.pk, target.name, candidate.name)
+            return candidate, other, permit
+        breaker_for(candidate).release_probe(worker)
+        wait = min(wait, permit.wait_s)
+        candidate = next_open(candidate, worker, limit) if permit.wait_s > settings.PROVIDER_FAILOVER_WAIT_S else None
+    breaker_for(target).release_probe(worker)
+    record_limiter_wait(wait)
+    leases.park(generation, seconds=wait, reason="rate limit", owner=worker)
+    return None
 
 
 def call_provider(
-    generation: Generation, target: Target, worker: str, leaving: Callable[[], None] = lambda: None
+    generation: Generation,
+    target: Target,
+    worker: str,
+    leaving: Callable[[], None] = lambda: None,
+    *,
+    resumed: ProviderCall | None = None,
 ) -> None:
-    """Make the one recorded call; `leaving` runs at the last moment before the request goes out."""
+    """Make the one recorded call (or go on with `resumed`); `leaving` runs right before the request goes out."""
     photo = read_photo(generation, target, worker)
     if photo is None:
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
-    call = leases.start_call(generation, target.provider, target.model)
+    call = resumed or leases.start_call(generation, target.provider, target.model)
+    hooks = Hooks(
+        submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
+        wanted=lambda: with_connection(leases.still_mine, generation, worker),
+        resume=list(call.prediction_ids),
+    )
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
@@ -145,22 +201,51 @@ def call_provider(
     connection.close()
     leaving()
     try:
-        result = client.edit_image(
-            target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n
+        result = families.redesign(
+            target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n, hooks=hooks
         )
+    except Abandoned as gone:
+        ticker.stop()
+        abandon(generation, call, target, worker, str(gone), time.monotonic() - started)
+        return
     except Exception as exc:  # every failure is classified; none escapes unrecorded
         ticker.stop()
-        handle_failure(generation, call, target, worker, classify(exc), time.monotonic() - started)
+        handle_failure(generation, call, target, worker, families.classify(target, exc), time.monotonic() - started)
         return
-    if (broken := quality.check_images(result, photo, generation.size)) is not None:
+    # Every provider's answer passes the same check; an asynchronous one is held to the size its model renders.
+    expected = result.size if target.provider == "replicate" else generation.size
+    if (broken := quality.check_images(result, photo, expected)) is not None:
         ticker.stop()  # a broken answer is a failed call: recorded, retried, never stored or charged
         handle_failure(generation, call, target, worker, broken, time.monotonic() - started)
         return
     ticker.hold()  # the bar waits at 90 while the result is stored; the lease is still renewed
     try:
-        deliver(generation, call, target, worker, result, time.monotonic() - started)
+        deliver(generation, call, target, worker, result, time.monotonic() - started, prompt)
     finally:
         ticker.stop()
+
+
+def with_connection(action: Callable[..., Any], *args: object) -> Any:
+    """A database step while the call is in flight: the connection goes back to the pool right after."""
+    try:
+        return action(*args)
+    finally:
+        connection.close()
+
+
+def abandon(generation: Generation, call: ProviderCall, target: Target, worker: str, how: str, elapsed: float) -> None:
+    """The job left this worker while the provider worked: cancelled work is recorded; work taken over is left be."""
+    best_effort(breaker_for(target).release_probe, worker)
+    if how == "cancel":
+        leases.finish_call(
+            call, outcome=ProviderCall.Outcome.FATAL, status_code=None, error_code="cancelled", latency_s=elapsed
+        )
+    log.info(
+        "provider work %s gen=%s worker=%s",
+        "cancelled" if how == "cancel" else "left to its new worker",
+        generation.pk,
+        worker,
+    )
 
 
 def read_photo(generation: Generation, target: Target, worker: str) -> bytes | None:
@@ -186,10 +271,26 @@ def read_photo(generation: Generation, target: Target, worker: str) -> bytes | N
 
 
 def deliver(
-    generation: Generation, call: ProviderCall, target: Target, worker: str, result: Result, elapsed: float
+    generation: Generation,
+    call: ProviderCall,
+    target: Target,
+    worker: str,
+    result: Result,
+    elapsed: float,
+    prompt: str = "",
 ) -> None:
     """Record the paid call, then store and settle its result; a hiccup on the way never buys it a second time."""
-    cost = pricing.actual(target.model, result.size, result.quality, len(result.images), provider=target.provider)
+    room = generation.room
+    cost = pricing.charge(
+        target.provider,
+        target.model,
+        result.size,
+        result.quality,
+        len(result.images),
+        usage=result.usage,
+        prompt=prompt,
+        photo_size=(room.width, room.height) if room is not None and room.width else None,
+    )
     best_effort(breaker_for(target).record, True, worker)
     record_duration(target.model, elapsed)
     names: list[str] = []
@@ -204,6 +305,7 @@ def deliver(
                     latency_s=elapsed,
                     cost=cost,
                     request_id=result.request_id,
+                    usage=result.usage.as_json(),
                 )
             if not holds(generation, worker):
                 log.info("result discarded gen=%s: cancelled, or taken over, during the call", generation.pk)
@@ -242,8 +344,10 @@ def holds(generation: Generation, worker: str) -> bool:
 def handle_failure(
     generation: Generation, call: ProviderCall, target: Target, worker: str, failure: Failure, elapsed: float
 ) -> None:
-    # A call that may have been billed upstream is booked at its estimate, on our side, never on the user.
-    cost = generation.estimated_cost_usd if failure.outcome == "unknown" else Decimal("0")
+    # A call that may have been billed upstream is booked at that target's hold, on our side, never on the user.
+    cost = Decimal("0")
+    if failure.outcome == "unknown":
+        cost = pricing.hold(target.provider, target.model, generation.size, generation.quality, generation.n)
     leases.finish_call(
         call,
         outcome=failure.outcome,

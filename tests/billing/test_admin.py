@@ -15,7 +15,7 @@ from billing.models import Account, LedgerEntry, Tier
 from generation import services
 from generation.models import Generation, ProviderCall
 from tests.support.api import client_for
-from tests.support.billing import account_of, assert_balanced
+from tests.support.billing import account_of, assert_balanced, held
 from tests.support.jobs import create, fail, make_room, succeed
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_a_charged_generation_can_be_refunded_once(admin_client, admin_user, ali
     for _ in range(2):
         admin_client.post(changelist, {"action": "refund", "_selected_action": [done.pk]})
     refund = LedgerEntry.objects.get(generation=done, kind="refund")
-    assert (refund.actor, refund.spend_usd) == (admin_user, Decimal("-0.063"))
+    assert (refund.actor, refund.spend_usd) == (admin_user, -held("medium"))
     account = assert_balanced(alice)
     assert (account.spend_usd, account.generations_used) == (0, 0)
     assert client_for(alice).get(f"/api/v1/generations/{done.pk}/").json()["charged"] is False
@@ -200,8 +200,8 @@ def test_only_a_tier_without_accounts_can_be_deleted(admin_client, alice, make_t
 
 def test_the_daily_summary_adds_up_volume_and_money(admin_client, admin_user, alice, bob):
     room = make_room(alice)
-    kept = succeed(create(alice, room, quality="medium"))
-    refunded = succeed(create(alice, room, quality="low"))
+    kept = succeed(create(alice, room, quality="medium"), cost="0.063")
+    refunded = succeed(create(alice, room, quality="low"), cost="0.016")
     services.refund(refunded, actor=admin_user)
     fail(create(bob, make_room(bob)))
     create(bob, make_room(bob))

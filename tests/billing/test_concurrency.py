@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from django.db import connection
 from billing.models import LedgerEntry, Tier
 from generation.models import Generation
 from tests.support.api import client_for
-from tests.support.billing import assert_balanced
+from tests.support.billing import assert_balanced, held
 from tests.support.jobs import make_room
 
 pytestmark = pytest.mark.skipif(
@@ -34,7 +33,7 @@ def burst(user: Any, room_id: Any, count: int = REQUESTS, *, identical: bool = F
     def attack(index: int) -> None:
         try:
             client = clients[index]
-            prompt = "a bright room" if identical else f"burst number {index}"
+            prompt = "a bright room" if identical else f"burst number {index:02d}"
             body = {"room": str(room_id), "style": "modern", "quality": "low", "prompt": prompt}
             barrier.wait(timeout=30)
             response = client.post("/api/v1/generations/", body, format="json")
@@ -72,14 +71,15 @@ def test_a_burst_of_identical_requests_gets_no_more_through_the_result_cache(tra
     user = user_on("mallory", monthly_quota=5)
     results = burst(user, make_room(user).pk, identical=True)
     assert_exactly_five_accepted(user, results, "quota_exceeded")
-    assert assert_balanced(user).reserved_usd == 5 * Decimal("0.016")
+    assert assert_balanced(user).reserved_usd == 5 * held("low", prompt="a bright room")
 
 
 def test_a_burst_gets_exactly_the_budget_left(transactional_db, user_on):
-    user = user_on("mallory", monthly_budget_usd=Decimal("0.0800"))  # five low 1536x1024 images at $0.016
+    budget = 5 * held("low", prompt="burst number 10")  # five jobs' holds (their prompts are as long)
+    user = user_on("mallory", monthly_budget_usd=budget)
     results = burst(user, make_room(user).pk)
     assert_exactly_five_accepted(user, results, "budget_exceeded")
-    assert assert_balanced(user).reserved_usd == Decimal("0.0800")
+    assert assert_balanced(user).reserved_usd == budget
 
 
 def test_a_burst_from_a_user_without_an_account_yet_counts_right(transactional_db, make_user):

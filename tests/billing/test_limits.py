@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.models import Account, LedgerEntry, Tier
 from tests.support.api import client_for
-from tests.support.billing import account_of, assert_balanced
+from tests.support.billing import account_of, assert_balanced, held
 from tests.support.jobs import create, fail, make_room, succeed
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,9 @@ def test_at_the_quota_the_api_answers_402_quota_exceeded_with_resets_at(user_on)
 
 
 def test_at_the_budget_the_api_answers_402_budget_exceeded(user_on):
-    user = user_on("erin", monthly_budget_usd=Decimal("0.10"))  # room for six low 1536x1024 images at $0.016
+    # Room for a job of four low 1536x1024 images and one of two (each held with its input's tokens), not a third.
+    budget = held(n=4) + held(n=2) + Decimal("0.0010")
+    user = user_on("erin", monthly_budget_usd=budget)
     client, room = client_for(user), make_room(user)
     assert post_generation(client, room.pk, quality="low", n=4).status_code == 202
     assert post_generation(client, room.pk, quality="low", n=2).status_code == 202
@@ -45,8 +47,8 @@ def test_at_the_budget_the_api_answers_402_budget_exceeded(user_on):
     assert response.status_code == 402
     error = response.json()["error"]
     assert error["code"] == "budget_exceeded" and error["resets_at"]
-    assert (error["spend_usd"], error["budget_usd"]) == ("0.0960", "0.1000")
-    assert "past its $0.10 budget" in error["message"]
+    assert (error["spend_usd"], error["budget_usd"]) == (f"{held(n=4) + held(n=2):.4f}", f"{budget:.4f}")
+    assert f"past its ${budget:.2f} budget" in error["message"]
 
 
 def test_a_released_generation_gives_its_room_back(user_on):
@@ -101,7 +103,7 @@ def test_a_grant_must_be_positive(alice, admin_user):
 def test_allowed_sizes_constrain_the_output_size(user_on):
     user = user_on("erin", allowed_sizes=["1024x1024"])
     generation = create(user, make_room(user, 900, 600), quality="low")
-    assert (generation.size, generation.estimated_cost_usd) == ("1024x1024", Decimal("0.011"))
+    assert (generation.size, generation.estimated_cost_usd) == ("1024x1024", held("low", "1024x1024"))
 
 
 @pytest.mark.parametrize(
@@ -132,7 +134,7 @@ def test_usage_matches_the_ledger_to_the_cent(alice):
     totals = billing.ledger_totals(account_of(alice))
     assert usage["spend_usd"] == f"{totals['spend_usd']:.4f}" == "0.0790"
     assert usage["generations_used"] == totals["generations_used"] == 2
-    assert usage["reserved_usd"] == f"{totals['reserved_usd']:.4f}" == "0.0630"
+    assert usage["reserved_usd"] == f"{totals['reserved_usd']:.4f}" == f"{held('medium'):.4f}"
     assert usage["generations_reserved"] == 1
     assert (usage["tier"], usage["generations_limit"], usage["budget_usd"]) == ("free", 10, "1.0000")
     assert_balanced(alice)
@@ -206,10 +208,12 @@ def test_the_user_is_warned_once_per_period_at_80_percent(user_on, mailoutbox, d
 
 
 def test_the_budget_counts_toward_the_warning(user_on, mailoutbox, django_capture_on_commit_callbacks):
-    user = user_on("erin", monthly_budget_usd=Decimal("0.05"))
+    user = user_on("erin", monthly_budget_usd=Decimal("0.07"))
+    generation = create(user, make_room(user), n=3)  # held at about $0.06
     with django_capture_on_commit_callbacks(execute=True):
-        succeed(create(user, make_room(user), n=3), cost="0.045")
-    assert len(mailoutbox) == 1 and "90%" in mailoutbox[0].subject
+        succeed(generation, cost=str(generation.estimated_cost_usd))
+    assert generation.estimated_cost_usd / Decimal("0.07") >= Decimal("0.8")
+    assert len(mailoutbox) == 1 and f"{generation.estimated_cost_usd / Decimal('0.07'):.0%}" in mailoutbox[0].subject
 
 
 def test_a_limit_change_rearms_the_warning(user_on, mailoutbox, django_capture_on_commit_callbacks):

@@ -16,7 +16,7 @@ from generation import finish, services
 from generation.models import Generation
 from generation.runtime import leases, sweeper
 from tests.support.api import client_for
-from tests.support.billing import account_of, assert_balanced
+from tests.support.billing import account_of, assert_balanced, held
 from tests.support.jobs import WORKER, create, fail, make_room, succeed
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +30,10 @@ def kinds(generation):
 
 def test_creating_a_generation_reserves_its_estimate_and_quota(alice):
     generation = create(alice, make_room(alice), quality="medium", n=1)
-    assert generation.estimated_cost_usd == Decimal("0.063")  # a 4:3 photo is redesigned as a landscape
+    # A 4:3 photo is redesigned as a landscape: its output, and its input (prompt and photo tokens) at most.
+    assert generation.estimated_cost_usd == held("medium") > Decimal("0.063")
     account = assert_balanced(alice)
-    assert (account.reserved_generations, account.reserved_usd) == (1, Decimal("0.063"))
+    assert (account.reserved_generations, account.reserved_usd) == (1, held("medium"))
     assert (account.generations_used, account.spend_usd) == (0, 0)
     assert kinds(generation) == [Kind.RESERVE]
 
@@ -129,7 +130,7 @@ def test_a_result_served_from_the_cache_costs_nothing_even_at_the_quota(user_on,
     assert (again.status, again.cached, again.cached_from_id) == ("succeeded", True, first.pk)
     assert not LedgerEntry.objects.filter(generation=again).exists()
     account = assert_balanced(user)
-    assert (account.generations_used, account.spend_usd, account.reserved_usd) == (1, Decimal("0.063"), 0)
+    assert (account.generations_used, account.spend_usd, account.reserved_usd) == (1, held("medium"), 0)
     assert client_for(user).get(f"/api/v1/generations/{again.pk}/").json()["charged"] is False
 
 
@@ -157,7 +158,7 @@ def test_the_charge_never_exceeds_the_hold(alice):
     generation = create(alice, make_room(alice), quality="low")
     succeed(generation, cost="5.00")
     account = assert_balanced(alice)
-    assert account.spend_usd == generation.estimated_cost_usd == Decimal("0.016")
+    assert account.spend_usd == generation.estimated_cost_usd == held("low")
     capture = LedgerEntry.objects.get(generation=generation, kind=Kind.CAPTURE)
     assert "5.00" in capture.note
 
@@ -180,7 +181,7 @@ def test_a_refund_gives_back_this_periods_charge_once(alice, admin_user):
     generation.refresh_from_db()
     assert generation.billing_state == "released"
     refund = LedgerEntry.objects.get(generation=generation, kind=Kind.REFUND)
-    assert (refund.actor, refund.spend_usd, refund.note) == (admin_user, Decimal("-0.063"), "bad result")
+    assert (refund.actor, refund.spend_usd, refund.note) == (admin_user, -held("medium"), "bad result")
 
 
 def test_a_refund_from_a_closed_period_is_recorded_but_changes_nothing(alice, admin_user):

@@ -6,7 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from billing import pricing
+from billing.pricing import Usage
 from billing.services import ledger_totals
+from generation.models import ProviderCall
 from tests.support.api import client_for, upload_room
 from tests.support.billing import account_of
 from tests.support.waiting import wait_final
@@ -29,7 +32,12 @@ def test_a_failed_generation_is_not_charged_and_a_success_is_charged_to_the_cent
 
     done = client.get(f"/api/v1/generations/{wait_final(good.json()['id'], 45).pk}/").json()
     assert done["status"] == "succeeded" and done["charged"] is True
-    assert Decimal(done["cost_usd"]) == Decimal("0.016")  # a low-quality 1536x1024 image at list price
+    # Charged what OpenAI bills: the tokens the answer reported (prompt, photo, output) at their list prices.
+    call = ProviderCall.objects.get(generation_id=done["id"], outcome="success")
+    tokens = Usage(**call.usage)
+    assert tokens.image_input_tokens > 0 and tokens.text_input_tokens > 0 and tokens.image_output_tokens == 400
+    expected = pricing.charge("openai", "gpt-image-1", "1536x1024", "low", 1, usage=tokens)
+    assert Decimal(done["cost_usd"]) == call.cost_usd == expected > Decimal("0.016")  # more than the output alone
 
     usage = client.get("/api/v1/usage/").json()
     totals = ledger_totals(account_of(alice))

@@ -53,7 +53,7 @@ def test_metrics_after_real_generations_and_injected_failures_match_the_database
     assert samples['interiorai_cost_usd_total{kind="charged"}'] == pytest.approx(charged)
     assert samples['interiorai_reservations_outstanding{unit="usd"}'] == 0
     assert 'interiorai_queue_depth{queue="gen.priority"}' in samples
-    assert samples['interiorai_breaker_state{target="sandbox:gpt-image-1"}'] == 0
+    assert samples['interiorai_breaker_state{target="openai:gpt-image-1"}'] == 0
 
 
 def test_metrics_need_staff_or_the_token(client, settings, alice):

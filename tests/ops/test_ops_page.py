@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from generation.models import Generation
+from generation.models import Generation, ProviderCall
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,38 @@ def test_it_is_refused_to_everyone_else(client, alice):
     assert client.get("/admin/ops/").status_code == 302
     client.force_login(alice)
     assert client.get("/admin/ops/").status_code == 302  # to the admin login, as for every admin page
+
+
+def test_the_priced_cost_is_shown_next_to_what_each_provider_reported(client, django_user_model, history):
+    openai_job, replicate_job = history[0], history[1]
+    usage = {"text_input_tokens": 40, "image_input_tokens": 765, "image_output_tokens": 400}
+    ProviderCall.objects.create(
+        generation=openai_job,
+        attempt=1,
+        provider="openai",
+        model="gpt-image-1",
+        outcome="success",
+        cost_usd=Decimal("0.0237"),
+        usage=usage,
+    )
+    ProviderCall.objects.create(
+        generation=replicate_job,
+        attempt=1,
+        provider="replicate",
+        model="black-forest-labs/flux-kontext-pro",
+        outcome="success",
+        cost_usd=Decimal("0.04"),
+        usage={"images": 1, "predict_time_s": 3.5},
+    )
+    client.force_login(django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True))
+    rows = {row.provider: row for row in client.get("/admin/ops/").context["reconciliation"]}
+    assert (rows["openai"].priced_usd, rows["openai"].image_input_tokens, rows["openai"].image_output_tokens) == (
+        Decimal("0.0237"),
+        765,
+        400,
+    )
+    assert (rows["replicate"].priced_usd, rows["replicate"].images, rows["replicate"].predict_time_s) == (
+        Decimal("0.04"),
+        1,
+        3.5,
+    )

@@ -98,8 +98,8 @@ def test_a_booking_waits_for_its_slot_on_redis_clock_and_a_stale_one_is_refused(
     third = limiter.acquire(1, max_wait_s=5)  # the window is full: booked for when its first slot frees
     now = server_time()
     assert third.granted and 0 < third.wait_s <= 2 and abs(third.at - (now + third.wait_s)) < 0.5
-    target, permit = permit_from_message(permit_to_message(third, "sandbox:gpt-image-1"))
-    assert target == "sandbox:gpt-image-1" and permit.at == third.at
+    target, permit = permit_from_message(permit_to_message(third, "openai:gpt-image-1"))
+    assert target == "openai:gpt-image-1" and permit.at == third.at
     # Measured on Redis's clock, whatever the clock of the host that reads it says.
     waiting_for = wait_until(permit, now)
     assert waiting_for is not None and 0 < waiting_for.wait_s <= third.wait_s + 0.01

@@ -25,6 +25,8 @@ def stack_env(sandbox: Any, **extra: str) -> dict[str, str]:
         **os.environ,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "OPENAI_BASE_URL": sandbox.api_base,
+        "REPLICATE_BASE_URL": sandbox.url,
+        "REPLICATE_POLL_S": "0.2",
         "OPENAI_TIMEOUT_S": "5",
         "PROVIDER_RPM": "0",
         "PROVIDER_IPM": "0",
