@@ -45,7 +45,7 @@ lint: venv-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	TESTING=1 $(VENV)/bin/mypy core interiorai generation billing ops web developers sandbox harness
+	$(VENV)/bin/mypy core interiorai generation billing ops web developers sandbox harness
 
 format: venv-dev
 	$(VENV)/bin/ruff format .

@@ -9,7 +9,7 @@ import dj_database_url
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import envbool, envfloat, envint, envlist, envstr
+from core.env import envbool, envfloat, envint, envlist, envstr, local_secret, started_by_test_runner
 
 # NumPy's BLAS runs one thread per process (read once, when NumPy is first imported): the sentence model's small
 # matrices gain nothing from more, and extra threads would fight the web server and the workers for the cores.
@@ -20,11 +20,12 @@ VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = envbool("DEBUG", False)
 TESTING = envbool("TESTING", False)
-SECRET_KEY = envstr("SECRET_KEY")
-if not SECRET_KEY:
-    if not (DEBUG or TESTING):
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-dev-only-key-never-used-in-production"  # noqa: S105
+if TESTING and not started_by_test_runner():
+    # TESTING weakens password hashing and lets webhooks use plain http: never outside `make test`.
+    raise ImproperlyConfigured("TESTING=1 is only for the test runner (make test); unset it")
+# One rule, whatever DEBUG says: the environment's key, or else this machine's own, made once under var/. Several
+# machines that share sessions or signed links must share SECRET_KEY through the environment.
+SECRET_KEY = envstr("SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")

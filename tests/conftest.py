@@ -18,6 +18,8 @@ from tests.support.api import client_for
 from tests.support.stack import Beat, PrivateRedis, Web, Worker, stack_env
 
 assert os.environ.get("TESTING") == "1", "run the tests with `make test` (scripts/test.sh sets the test environment)"
+# The processes the tests start may run with TESTING=1 because they descend from this one (core.env).
+os.environ["TEST_RUNNER_PID"] = str(os.getpid())
 OUR_REDIS_KEYS = ("rl:*", "cb:*", "gen:*", "metrics:*", "idem:*", "cache:*")
 
 
