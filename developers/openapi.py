@@ -144,7 +144,8 @@ class RoomViewSetSchema(OpenApiViewExtension):
             list=extend_schema(summary="Your rooms, newest first"),
             retrieve=extend_schema(summary="One room", parameters=[UUID_ID]),
             destroy=extend_schema(
-                summary="Delete a room and its photo (its queued generations are cancelled)", parameters=[UUID_ID]
+                summary="Delete a room and its photo (its generations not yet sent to the model are cancelled)",
+                parameters=[UUID_ID],
             ),
             create=extend_schema(
                 summary="Upload a room photo",
@@ -191,7 +192,7 @@ class GenerationViewSetSchema(OpenApiViewExtension):
                 ],
             ),
             cancel=extend_schema(
-                summary="Cancel a queued or running generation (nothing is charged)",
+                summary="Cancel a generation whose provider call has not been sent (nothing is charged)",
                 parameters=[UUID_ID],
                 request=None,
                 responses={200: GenerationSerializer},
@@ -321,7 +322,19 @@ EXTRA_ERRORS: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {
     },
     ("/api/v1/rooms/", "post"): {"413": ("The photo is too large.", "file_too_large", "The photo is over 15 MB.")},
     ("/api/v1/generations/{id}/cancel/", "post"): {
-        "409": ("The generation already ended.", "already_finished", "The generation already succeeded."),
+        "409": (
+            "The generation already ended (`already_finished`), or its provider call was sent (`already_rendering`: "
+            "the result arrives and is charged).",
+            "already_rendering",
+            "The image model is already redesigning this room, so it can no longer be cancelled.",
+        ),
+    },
+    ("/api/v1/rooms/{id}/", "delete"): {
+        "409": (
+            "A generation of the room is rendering: the room is kept until it ends.",
+            "already_rendering",
+            "The image model is already redesigning this room, so it can no longer be cancelled.",
+        ),
     },
     ("/api/v1/webhook-deliveries/{id}/replay/", "post"): {
         "409": ("Still pending, or its endpoint is disabled.", "already_pending", "Still being attempted."),

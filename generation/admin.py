@@ -32,11 +32,17 @@ class RoomAdmin(admin.ModelAdmin):
         return False  # rooms come from an upload, which checks and re-encodes the photo
 
     def delete_model(self, request: HttpRequest, obj: Room) -> None:
-        rooms.delete_room(obj)
+        self.delete_rooms(request, [obj])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
-        for room in queryset:
-            rooms.delete_room(room)
+        self.delete_rooms(request, list(queryset))
+
+    def delete_rooms(self, request: HttpRequest, rooms_to_delete: list[Room]) -> None:
+        for room in rooms_to_delete:
+            try:
+                rooms.delete_room(room)
+            except ApiError as exc:  # a job of the room is rendering: it is kept until that job ends
+                self.message_user(request, f"{room}: {exc.message}", messages.ERROR)
 
 
 class ProviderCallInline(admin.TabularInline):

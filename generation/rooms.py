@@ -34,7 +34,10 @@ def create_room(user: Any, *, name: str, room_type: str, photo_bytes: bytes) -> 
 
 
 def delete_room(room: Room) -> None:
-    """Delete the room and its photo; queued jobs for it are cancelled and its cached results forgotten."""
+    """Delete the room and its photo; queued jobs for it are cancelled and its cached results forgotten.
+
+    As with a cancel, a job whose provider call was sent is left to finish: 409 `already_rendering`, nothing deleted.
+    """
     with transaction.atomic():
         for generation in room.generations.filter(status__in=[Status.QUEUED, Status.RUNNING]):
             cancel(generation)

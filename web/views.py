@@ -31,6 +31,7 @@ class AuthenticatedRequest(HttpRequest):
     user: User
 
 
+RENDERING_STAGES = (Generation.Stage.CALLING, Generation.Stage.STORING)
 HISTORY_FILTERS = {
     "active": [Generation.Status.QUEUED, Generation.Status.RUNNING],
     "succeeded": [Generation.Status.SUCCEEDED],
@@ -168,7 +169,11 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 @require_POST
 def room_delete(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     room = get_object_or_404(Room, pk=pk, owner=request.user)
-    rooms.delete_room(room)
+    try:
+        rooms.delete_room(room)
+    except ApiError as exc:
+        messages.error(request, exc.message)
+        return redirect("room-detail", pk=pk)
     messages.success(request, f"“{room.name}” and its photo were deleted.")
     return redirect("dashboard")
 
@@ -188,6 +193,8 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
         "payload": presenter.event_payload(generation),
         "style": STYLE_BY_SLUG.get(generation.style),
         "before_url": f"/media/rooms/{generation.room_id}/photo/" if generation.room_id else "",
+        # Once the model has the job, cancelling would throw away a result already paid for (finish.cancel).
+        "rendering": generation.stage in RENDERING_STAGES,
     }
     return render(request, "web/generation_detail.html", context)
 
@@ -197,8 +204,11 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 def generation_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """The form fallback of the page's Cancel button (which calls the API when scripts run)."""
     generation = owned_generation(request, pk)
-    if finish.cancel(generation):
-        messages.info(request, "Generation cancelled; you were not charged.")
+    try:
+        if finish.cancel(generation):
+            messages.info(request, "Generation cancelled; you were not charged.")
+    except ApiError as exc:
+        messages.info(request, exc.message)
     return redirect("generation-detail", pk=pk)
 
 

@@ -138,6 +138,9 @@ def call_provider(
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
     call = leases.start_call(generation, target.provider, target.model)
+    if call is None:
+        breaker_for(target).release_probe(worker)
+        return  # cancelled before the call was sent
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
