@@ -177,8 +177,18 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 15 * 1024 * 1024, minimum=1024)
 MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000)
 MIN_UPLOAD_SIDE = envint("MIN_UPLOAD_SIDE", 64, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+# Pixels decoded at once are held in memory (4 bytes each, then copied to rotate and convert): a small file can
+# declare a huge image, so its decoded size is bounded before any pixel is read.
+MAX_UPLOAD_DECODED_BYTES = envint("MAX_UPLOAD_DECODED_BYTES", 96 * 1024 * 1024, minimum=1024 * 1024)
+# Request bodies, checked in front of Django (core/bodylimit.py) before anything is read: a photo's worth where
+# photos are uploaded, about a megabyte (JSON, forms) everywhere else.
+REQUEST_MAX_BYTES = envint("REQUEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+UPLOAD_REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+UPLOAD_PATHS = ("/api/v1/rooms/", "/rooms/new/")
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES  # the body less its files
+FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_REQUEST_MAX_BYTES
+# Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges; none by default, core/clientip.py).
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
@@ -319,6 +329,9 @@ REST_FRAMEWORK = {
         "token": envstr("API_THROTTLE_TOKEN", "300/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # REMOTE_ADDR is already the client (core/clientip.py trusts X-Forwarded-For only from TRUSTED_PROXIES); DRF's
+    # default would read a raw X-Forwarded-For from anyone.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "InteriorAI API",

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -54,9 +53,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
     @extend_schema(request=RoomCreateSerializer, responses={201: RoomSerializer})
     def create(self, request: Request) -> Response:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:
-            raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
+        # The body's size was bounded before Django read it (core/bodylimit.py, settings.UPLOAD_REQUEST_MAX_BYTES).
         form = RoomCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["photo"]
