@@ -48,6 +48,7 @@ class Tier(models.Model):
     )
     max_images = models.PositiveSmallIntegerField(default=1, help_text="Images per request at most.")
     cache_ttl_days = models.PositiveSmallIntegerField(default=30)
+    storage_limit_mb = models.PositiveIntegerField(default=500, help_text="Room photos kept at once, in MB.")
     is_default = models.BooleanField(default=False, help_text="Tier given to new sign-ups.")
 
     class Meta:
@@ -96,6 +97,8 @@ class Account(models.Model):
     reserved_generations = models.PositiveIntegerField(default=0)
     reserved_usd = models.DecimalField(max_digits=12, decimal_places=4, default=ZERO)
     warned_period_start = models.DateTimeField(null=True, blank=True)
+    # False only for a sign-up waiting to confirm its address (SIGNUP_EMAIL_VERIFICATION): it may not generate yet.
+    email_verified = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.tier.slug})"

@@ -20,6 +20,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 1,
         "cache_ttl_days": 7,
+        "storage_limit_mb": 200,
         "is_default": True,
     },
     {
@@ -34,6 +35,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 30,
+        "storage_limit_mb": 5000,
         "is_default": False,
     },
     {
@@ -48,6 +50,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 90,
+        "storage_limit_mb": 50000,
         "is_default": False,
     },
 ]

@@ -54,6 +54,13 @@ def create_generation(
     model = settings.OPENAI_IMAGE_MODEL
     with transaction.atomic():
         account = billing.lock_account(user)
+        if settings.SIGNUP_EMAIL_VERIFICATION and not account.email_verified:
+            # Scripted sign-ups must not harvest free quota (cache hits included): the first job waits for the link.
+            raise ApiError(
+                "email_unverified",
+                "Confirm your email address first: follow the link we sent you at sign-up, then try again.",
+                403,
+            )
         tier = account.tier
         size = tier.fit_size(output_size_for(room.width, room.height))
         if quality not in tier.allowed_qualities:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config as BotoConfig
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from core.env import envbool, envfloat, envint, envlist, envstr, local_secret, started_by_test_runner
@@ -40,8 +42,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "billing",
     "generation",
@@ -53,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a sign-in refused during a lock-out into core.lockout's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "interiorai.urls"
@@ -130,6 +137,21 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     # Hashing strength is not under test; PBKDF2 would dominate the suite's setup time.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Failed sign-ins (web, admin, POST /api/v1/auth/token/) are counted by django-axes in the database, which every
+# web process shares: LOGIN_FAILURE_LIMIT failures for one username, or from one address, lock it out for
+# LOGIN_COOLOFF_S, whether or not the username exists.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("LOGIN_COOLOFF_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.clientip.remote_addr"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_VERBOSE = False
+# Sign-ups per client address, and whether a new account must confirm its email before its first generation.
+SIGNUP_RATE = envstr("SIGNUP_RATE", "5/hour")
+SIGNUP_EMAIL_VERIFICATION = envbool("SIGNUP_EMAIL_VERIFICATION", False)
+SIGNUP_VERIFY_MAX_AGE_S = envint("SIGNUP_VERIFY_MAX_AGE_S", 3 * 86400, minimum=60)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -323,10 +345,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["developers.throttling.UserRateThrottle", "developers.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttle.UserRateThrottle", "developers.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": envstr("API_THROTTLE_USER", "600/min"),
         "token": envstr("API_THROTTLE_TOKEN", "300/min"),
+        # Creates, cache hits, cancels and webhook replays per user, by API and pages together (core/throttle.py).
+        "work": envstr("API_THROTTLE_WORK", "60/min"),
+        "login": envstr("API_THROTTLE_LOGIN", "20/min"),  # POST /api/v1/auth/token/ per client address
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # REMOTE_ADDR is already the client (core/clientip.py trusts X-Forwarded-For only from TRUSTED_PROXIES); DRF's
@@ -334,6 +359,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
+    # Swagger UI's files come from this site (drf-spectacular-sidecar), never a CDN: the CSP allows nothing else.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "InteriorAI API",
     "DESCRIPTION": "Upload a room photo, pick a style, get redesigns of that room.",
     "VERSION": "1.0.0",
@@ -345,6 +374,40 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "developers.models.WebhookDelivery.Status",
         "QualityEnum": "billing.qualities.QUALITIES",
     },
+}
+
+# HTTPS (all off by default, for `make run` and the tests; docker/compose.yaml turns them on). Behind a TLS proxy,
+# SECURE_PROXY_SSL_HEADER names the header it sets (e.g. X-Forwarded-Proto), believed only from TRUSTED_PROXIES.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+if proxy_ssl_header := envstr("SECURE_PROXY_SSL_HEADER"):
+    if not TRUSTED_PROXIES:
+        # core/clientip.py drops forwarding headers from anyone else, so the header would never arrive.
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER needs TRUSTED_PROXIES (the proxies that set it)")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_ssl_header.strip().upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp): scripts, styles and fonts from this site only, the API docs' Swagger UI
+# included (self-hosted by drf-spectacular-sidecar); style attributes stay allowed, they cannot run code.
+MEDIA_ORIGINS = [origin for origin in (envstr("AWS_S3_ENDPOINT_URL"),) if origin]
+if AWS_STORAGE_BUCKET_NAME and not MEDIA_ORIGINS:
+    MEDIA_ORIGINS = ["https://*.amazonaws.com"]  # signed, expiring media URLs
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:", *MEDIA_ORIGINS],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from billing.services import ensure_account, set_tier
+from harness import roles
 from sandbox.testing import running_sandbox
 from tests.support.api import client_for
 from tests.support.stack import Beat, PrivateRedis, Web, Worker, stack_env
@@ -133,8 +134,9 @@ def worker_factory(transactional_db: None, provider: Any, tmp_path: Path) -> Ite
     """Start workers (with extra env) for one test; they are stopped when it ends."""
     started: list[Worker] = []
 
-    def start(concurrency: int = 8, **extra: str) -> Worker:
-        worker = Worker(stack_env(provider, **extra), tmp_path / f"worker{len(started)}.log", concurrency).start()
+    def start(concurrency: int = 8, queues: str = roles.QUEUES, **extra: str) -> Worker:
+        log_path = tmp_path / f"worker{len(started)}.log"
+        worker = Worker(stack_env(provider, **extra), log_path, concurrency, queues).start()
         started.append(worker)
         return worker
 

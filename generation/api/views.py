@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from billing.services import ensure_account, lock_account
 from core.api import ApiError
+from core.throttle import WorkRateThrottle
 from generation import finish, presenter, rooms, services
 from generation.api.serializers import (
     GenerationCreateSerializer,
@@ -71,6 +72,12 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
 class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = GenerationSerializer
+    # Work that costs us even when it is free to the user (a cache hit, a cancel) counts against a rate of creates.
+    WORK_ACTIONS = ("create", "cancel", "again")
+
+    def get_throttles(self) -> list[Any]:
+        throttles = super().get_throttles()
+        return [*throttles, WorkRateThrottle()] if self.action in self.WORK_ACTIONS else throttles
 
     def get_queryset(self) -> QuerySet[Generation]:
         return owned_generations(self.request)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from typing import Any
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from PIL import Image
 
+from billing.models import Tier
 from core.bodylimit import BodyLimit
+from generation.models import Room
 from tests.support.api import client_for, upload_room
 from tests.support.images import room_photo
 from tests.support.rawhttp import raw_request
@@ -114,3 +119,42 @@ def test_a_small_file_that_would_decode_to_a_huge_image_is_refused_before_decodi
 @pytest.mark.django_db
 def test_an_ordinary_phone_photo_still_fits_the_decoded_bound(alice):
     assert upload_room(client_for(alice), room_photo(4000, 3000)).status_code == 201
+
+
+@pytest.mark.django_db
+def test_each_tier_has_a_storage_quota_enforced_on_upload(alice):
+    assert {tier.slug: tier.storage_limit_mb for tier in Tier.objects.all()} == {
+        "free": 200,
+        "pro": 5000,
+        "business": 50000,
+    }
+    Tier.objects.filter(slug="free").update(storage_limit_mb=1)
+    api = client_for(alice)
+    noise = Image.frombytes("RGB", (700, 500), os.urandom(700 * 500 * 3))  # noise: about 600 KB as a JPEG
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    photo = out.getvalue()
+    statuses = [upload_room(api, photo).status_code for _ in range(5)]
+    assert statuses[0] == 201 and statuses[-1] == 413, statuses
+    assert sum(Room.objects.filter(owner=alice).values_list("photo_bytes", flat=True)) <= MB
+    refused = upload_room(api, photo).json()["error"]
+    assert refused["code"] == "storage_quota_exceeded" and refused["limit_bytes"] == MB
+    assert refused["used_bytes"] <= MB
+
+
+@pytest.mark.django_db
+def test_the_web_upload_form_is_throttled_like_the_api(settings, alice):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": "3/min"},
+    }
+    client = Client()
+    client.force_login(alice)
+
+    def upload() -> int:
+        photo = SimpleUploadedFile("room.jpg", room_photo(), "image/jpeg")
+        return client.post("/rooms/new/", {"name": "x", "room_type": "bedroom", "photo": photo}).status_code
+
+    assert [upload() for _ in range(3)] == [302, 302, 302]
+    assert upload() == 429
+    assert upload_room(client_for(alice)).status_code == 429, "the API and the form share one budget"
