@@ -43,11 +43,6 @@ def send_timeout_s() -> float:
     return _number("WEBHOOK_TIMEOUT_S", 5.0, minimum=0.1)
 
 
-def busy_retry_s() -> float:
-    """How long a delivery waits when another one to its endpoint is in flight (one at a time per endpoint)."""
-    return _number("WEBHOOK_BUSY_RETRY_S", 2.0, minimum=0.1)
-
-
 def resolve_timeout_s() -> float:
     return _number("WEBHOOK_RESOLVE_TIMEOUT_S", 3.0, minimum=0.1)
 

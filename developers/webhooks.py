@@ -235,7 +235,9 @@ def deliver(delivery_id: str) -> str | None:
     try:
         delivery = claim(delivery_id)
     except EndpointBusy:
-        dispatch(delivery_id, countdown=conf.busy_retry_s())
+        # It waits for the delivery in flight to hand over (dispatch_next), not in a loop of messages; should that
+        # hand-over be lost, the sweeper sends it once this stamp is old.
+        WebhookDelivery.objects.filter(pk=delivery_id).update(dispatched_at=timezone.now())
         return None
     if delivery is None:
         return None
@@ -243,9 +245,26 @@ def deliver(delivery_id: str) -> str | None:
     if not endpoint.active:
         entry = {"attempt": delivery.attempts, "at": timezone.now().isoformat(), "error": "endpoint disabled"}
         _finish(delivery, Status.FAILED, entry)
+        dispatch_next(endpoint.pk)
         return Status.FAILED
     answer = send(endpoint, delivery)
-    return record(delivery, answer)
+    status = record(delivery, answer)
+    dispatch_next(endpoint.pk)
+    return status
+
+
+def dispatch_next(endpoint_id: uuid.UUID) -> None:
+    """Hand the endpoint's turn to its next due delivery: one request in flight per endpoint, in order."""
+    now = timezone.now()
+    waiting = (
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is not None:
+        dispatch(waiting)
 
 
 def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> netguard.Answer:
