@@ -24,13 +24,31 @@ from generation.cache import lookup
 from generation.estimates import estimated_wait_s, remember_snapshot
 from generation.finish import announce_final, finish_followers
 from generation.images import output_size_for
-from generation.models import Generation, Room
+from generation.models import Generation, IdempotencyKey, Room
 from generation.provider.client import targets
 from generation.queue import messages
 
 log = logging.getLogger("generation")
 Status = Generation.Status
 Stage = Generation.Stage
+
+
+def key_cutoff() -> Any:
+    """Idempotency keys made before this have expired."""
+    return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_S)
+
+
+def forget_expired_key(user: Any, key: str) -> None:
+    IdempotencyKey.objects.filter(user=user, key=key, created_at__lt=key_cutoff()).delete()
+
+
+def prune_idempotency_keys(batch: int = 5000) -> int:
+    """Delete expired idempotency keys (the answers they replay hold a job's details); how many went."""
+    expired = IdempotencyKey.objects.filter(created_at__lt=key_cutoff()).values_list("pk", flat=True)[:batch]
+    deleted, _ = IdempotencyKey.objects.filter(pk__in=list(expired)).delete()
+    if deleted:
+        log.info("idempotency keys pruned count=%s", deleted)
+    return deleted
 
 
 def request_fingerprint(data: dict[str, Any]) -> str:

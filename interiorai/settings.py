@@ -264,6 +264,7 @@ SWEEP_INTERVAL_S = envfloat("SWEEP_INTERVAL_S", 10.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": SWEEP_INTERVAL_S},
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
+    "idempotency-prune": {"task": "housekeeping.prune_idempotency_keys", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Workers log through LOGGING below, so their lines carry the request id like the web's do.
@@ -290,6 +291,8 @@ GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
 REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=1)
 MAX_QUEUED_PER_USER = envint("MAX_QUEUED_PER_USER", 50, minimum=1)
+# An Idempotency-Key replays its first answer for this long; expired keys are pruned (ops/tasks.py).
+IDEMPOTENCY_KEY_TTL_S = envint("IDEMPOTENCY_KEY_TTL_S", 86400, minimum=60)
 # The result cache (generation/cache.py): the same picture is served again instead of paid for twice.
 CACHE_ENABLED = envbool("CACHE_ENABLED", True)
 # Off: a user's cache never serves another user's images, even for the same photo bytes.
@@ -331,6 +334,8 @@ PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 SANDBOX_PORT = envint("SANDBOX_PORT", 8765, minimum=1)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 WEBHOOK_ALLOWLIST = envlist("WEBHOOK_ALLOWLIST")
+# Fernet keys, newest first, for secrets kept in the database (webhook signing secrets; core/crypto.py).
+FIELD_ENCRYPTION_KEYS = envlist("FIELD_ENCRYPTION_KEYS")
 
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "InteriorAI <noreply@interiorai.local>")

@@ -95,6 +95,7 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         # The key's record, the job and the answer commit together: a crash leaves either all or nothing. A second
         # request with the same key waits on the record's unique index until the first commits, then replays it.
         with transaction.atomic():
+            services.forget_expired_key(request.user, key)  # a key older than IDEMPOTENCY_KEY_TTL_S starts afresh
             try:
                 with transaction.atomic():
                     record = IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=fingerprint)
