@@ -95,7 +95,8 @@ def started_by_test_runner() -> bool:
 
 def _ancestors() -> list[int]:
     """This process's parent, its parent, and so on (from /proc; only the parent where there is none)."""
-    found, pid = [], os.getppid()
+    found: list[int] = []
+    pid = os.getppid()
     while pid > 1 and len(found) < 64:
         found.append(pid)
         try:
