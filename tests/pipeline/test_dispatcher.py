@@ -91,7 +91,7 @@ def test_parked_members_round_trip():
     assert Parked.parse(job.member.encode()) == job
 
 
-def test_a_booking_waits_for_its_slot_on_redis_clock_and_a_stale_one_is_refused(two_per_window):
+def test_a_booking_waits_for_its_slot_on_redis_clock_and_a_stale_one_is_refused(db, two_per_window):
     limiter = limiter_for(targets()[0])
     limiter.acquire(1)
     limiter.acquire(1)
