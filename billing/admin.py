@@ -49,6 +49,7 @@ class TierForm(forms.ModelForm):
             "queue",
             "priority",
             "cache_ttl_days",
+            "storage_limit_mb",
         ]
 
 

@@ -57,6 +57,7 @@ class Tier(models.Model):
         help_text="A fallback provider dearer than this per image is not used for this tier's jobs: they wait for the "
         "primary instead. Empty: any fallback in PROVIDER_CHAIN.",
     )
+    storage_limit_mb = models.PositiveIntegerField(default=500, help_text="Room photos kept at once, in MB.")
     is_default = models.BooleanField(default=False, help_text="Tier given to new sign-ups.")
 
     class Meta:
@@ -113,6 +114,8 @@ class Account(models.Model):
         help_text="Its user asked to delete their account; erased once no job of theirs runs.",
     )
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Its user and their data were erased.")
+    # False only for a sign-up waiting to confirm its address (SIGNUP_EMAIL_VERIFICATION): it may not generate yet.
+    email_verified = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         if self.user_id is None:

@@ -22,6 +22,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "cache_ttl_days": 7,
         # Free jobs may fail over to FLUX Kontext Pro ($0.04 an image), never to a dearer fallback.
         "fallback_max_usd": Decimal("0.05"),
+        "storage_limit_mb": 200,
         "is_default": True,
     },
     {
@@ -36,6 +37,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 30,
+        "storage_limit_mb": 5000,
         "is_default": False,
     },
     {
@@ -50,6 +52,7 @@ DEFAULT_TIERS: list[dict[str, Any]] = [
         "allowed_sizes": SIZES,
         "max_images": 4,
         "cache_ttl_days": 90,
+        "storage_limit_mb": 50000,
         "is_default": False,
     },
 ]

@@ -60,6 +60,15 @@ def ensure_account(user: Any) -> Account:
         return Account.objects.select_related("tier").get(user=user)
 
 
+def start_email_verification(user: Any) -> None:
+    """Hold the new account back from generating until its owner follows the link sent to their address."""
+    Account.objects.filter(pk=ensure_account(user).pk).update(email_verified=False)
+
+
+def verify_email(user: Any) -> None:
+    Account.objects.filter(pk=ensure_account(user).pk).update(email_verified=True)
+
+
 def lock_account(user: Any) -> Account:
     """Lock the user's account row for the rest of the transaction, rolling its period over if due."""
     # Lock the account row only: locking the tier too would queue every user of a tier behind one another.

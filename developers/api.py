@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api import ApiError
+from core.throttle import WorkRateThrottle
 from developers import webhooks
 from developers.models import WebhookDelivery, WebhookEndpoint
 from developers.serializers import (
@@ -138,6 +140,11 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, v
     queryset = WebhookDelivery.objects.all()  # for the schema's types; requests see only their own
     serializer_class = WebhookDeliverySerializer
     lookup_value_regex = UUID_PATTERN
+
+    def get_throttles(self) -> list[Any]:
+        # A replay is a free send to the user's receiver: it counts against their rate of creates.
+        throttles = super().get_throttles()
+        return [*throttles, WorkRateThrottle()] if self.action == "replay" else throttles
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         deliveries = owned_deliveries(self.request)

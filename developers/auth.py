@@ -14,11 +14,14 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from billing.services import ensure_account
+from core.throttle import FailOpenMixin
 from developers.tokens import create_login_token
 
 
-class LoginThrottle(AnonRateThrottle):
-    rate = "20/min"
+class LoginThrottle(FailOpenMixin, AnonRateThrottle):
+    """Login attempts per client address (scope `login`), before django-axes counts the failures among them."""
+
+    scope = "login"
 
 
 class LoginSerializer(serializers.Serializer):
@@ -26,7 +29,10 @@ class LoginSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        user = authenticate(self.context.get("request"), username=attrs["username"], password=attrs["password"])
+        request = self.context.get("request")
+        # The Django request itself: django-axes marks a lock-out on it, and its middleware answers for it.
+        http_request = getattr(request, "_request", request)
+        user = authenticate(http_request, username=attrs["username"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError("Unable to log in with these credentials.", code="authorization")
         attrs["user"] = user

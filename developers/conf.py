@@ -38,8 +38,9 @@ def retry_schedule() -> list[float]:
 
 
 def send_timeout_s() -> float:
-    """The most one attempt may take: connecting, sending and reading the answer together."""
-    return _number("WEBHOOK_TIMEOUT_S", 10.0, minimum=0.1)
+    """The most one attempt may take: connecting, sending and reading the answer together; a slower receiver is cut
+    off (and the attempt counts as failed), so it cannot hold a webhook slot for long."""
+    return _number("WEBHOOK_TIMEOUT_S", 5.0, minimum=0.1)
 
 
 def resolve_timeout_s() -> float:
@@ -48,12 +49,12 @@ def resolve_timeout_s() -> float:
 
 def disable_after_failures() -> int:
     """Failed attempts in a row after which (and `disable_after` later) an endpoint is switched off."""
-    return int(_number("WEBHOOK_DISABLE_AFTER_FAILURES", 15, minimum=1))
+    return int(_number("WEBHOOK_DISABLE_AFTER_FAILURES", 5, minimum=1))
 
 
 def disable_after() -> timedelta:
     """How long an endpoint must have failed without a single success before it is switched off."""
-    return timedelta(seconds=_number("WEBHOOK_DISABLE_AFTER_S", 86400.0))
+    return timedelta(seconds=_number("WEBHOOK_DISABLE_AFTER_S", 3 * 3600.0))
 
 
 def previous_secret_ttl() -> timedelta:

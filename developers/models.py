@@ -8,6 +8,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 
+from core.crypto import EncryptedTextField
+
 
 class ApiToken(models.Model):
     """A named API key; only its SHA-256 is stored, the key itself is shown once when it is made."""
@@ -51,8 +53,9 @@ class WebhookEndpoint(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
-    secret = models.CharField(max_length=100)
-    previous_secret = models.CharField(max_length=100, blank=True, help_text="Still signs until it expires.")
+    # Encrypted at rest (core/crypto.py): a database dump alone cannot forge webhooks.
+    secret = EncryptedTextField()
+    previous_secret = EncryptedTextField(blank=True, help_text="Still signs until it expires.")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=10, choices=DisabledReason.choices, blank=True)

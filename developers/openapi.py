@@ -192,7 +192,7 @@ class GenerationViewSetSchema(OpenApiViewExtension):
                 ],
             ),
             cancel=extend_schema(
-                summary="Cancel a queued or running generation (nothing is charged)",
+                summary="Cancel a generation whose provider call has not been sent (nothing is charged)",
                 parameters=[UUID_ID],
                 request=None,
                 responses={200: GenerationSerializer},
@@ -322,13 +322,22 @@ EXTRA_ERRORS: dict[tuple[str, str], dict[str, tuple[str, str, str]]] = {
     },
     ("/api/v1/rooms/", "post"): {"413": ("The photo is too large.", "file_too_large", "The photo is over 15 MB.")},
     ("/api/v1/generations/{id}/cancel/", "post"): {
-        "409": ("The generation already ended.", "already_finished", "The generation already succeeded."),
+        "409": (
+            "The generation already ended (`already_finished`), or its provider call was sent (`already_rendering`: "
+            "the result arrives and is charged).",
+            "already_rendering",
+            "The image model is already redesigning this room, so it can no longer be cancelled.",
+        ),
+    },
+    ("/api/v1/rooms/{id}/", "delete"): {
+        "409": (
+            "A generation of the room is rendering: the room is kept until it ends.",
+            "already_rendering",
+            "The image model is already redesigning this room, so it can no longer be cancelled.",
+        ),
     },
     ("/api/v1/generations/{id}/", "delete"): {
         "409": ("The image model is rendering it; delete it once it ends.", "already_rendering", "Still rendering."),
-    },
-    ("/api/v1/rooms/{id}/", "delete"): {
-        "409": ("A job of the room is rendering; delete it once that ends.", "already_rendering", "Still rendering."),
     },
     ("/api/v1/account/", "delete"): {
         "400": ("`confirm` is not your username.", "confirmation_mismatch", "Send your username as `confirm`."),

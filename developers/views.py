@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from core.api import ApiError
+from core.pacing import spend_work
 from developers import netguard, tokens, webhooks
 from developers.models import ApiToken, WebhookDelivery, WebhookEndpoint
 
@@ -121,6 +122,7 @@ def delivery_detail(request: HttpRequest, pk: str) -> HttpResponse:
 def delivery_replay(request: HttpRequest, pk: str) -> HttpResponse:
     delivery = get_object_or_404(WebhookDelivery.objects.select_related("endpoint"), pk=pk, endpoint__user=request.user)
     try:
+        spend_work(request.user)
         replayed = webhooks.replay(delivery)
     except ApiError as exc:
         messages.error(request, exc.message)

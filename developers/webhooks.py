@@ -31,6 +31,8 @@ from generation.api.serializers import GenerationSerializer
 log = logging.getLogger("developers")
 
 DELIVER_TASK = "webhooks.deliver"
+# Deliveries have a queue and workers of their own: however slow the receivers, no generation slot waits on them.
+DELIVER_QUEUE = "webhooks"
 GENERATION_SUCCEEDED = "generation.succeeded"
 GENERATION_FAILED = "generation.failed"
 GENERATION_CANCELLED = "generation.cancelled"
@@ -178,10 +180,10 @@ def new_message_id() -> str:
 
 
 def dispatch(delivery_id: uuid.UUID | str, countdown: float = 0) -> bool:
-    """Queue one attempt on the default queue; if the broker is down the sweeper sends it later."""
+    """Queue one attempt on the webhooks queue; if the broker is down the sweeper sends it later."""
     try:
         current_app.send_task(
-            DELIVER_TASK, (str(delivery_id),), queue="default", countdown=countdown or None, retry=False
+            DELIVER_TASK, (str(delivery_id),), queue=DELIVER_QUEUE, countdown=countdown or None, retry=False
         )
     except Exception:
         log.warning("webhook dispatch failed delivery=%s; the sweeper will retry", delivery_id, exc_info=True)
@@ -192,21 +194,37 @@ def dispatch(delivery_id: uuid.UUID | str, countdown: float = 0) -> bool:
     return True
 
 
+class EndpointBusy(Exception):
+    """Another delivery to the same endpoint is in flight: this one waits its turn."""
+
+
 def claim(delivery_id: str) -> WebhookDelivery | None:
-    """Take a due delivery for one attempt; None if it is not due, finished, or another worker has it."""
+    """Take a due delivery for one attempt; None if it is not due, finished, or another worker has it.
+
+    Raises EndpointBusy while another delivery to its endpoint is being sent: one request in flight per endpoint,
+    so a slow receiver holds one webhook slot, not all of them. The endpoint's row is locked while this is decided.
+    """
     now = timezone.now()
     lease = now + timedelta(seconds=conf.send_timeout_s()) + LEASE_MARGIN
     try:
         uuid.UUID(str(delivery_id))
     except ValueError:
         return None
-    claimed = (
-        WebhookDelivery.objects.filter(
-            pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1)
+    endpoint_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("endpoint_id", flat=True).first()
+    if endpoint_id is None:
+        return None
+    with transaction.atomic():
+        list(WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).values_list("pk", flat=True))
+        sending = WebhookDelivery.objects.filter(endpoint_id=endpoint_id, locked_until__gt=now).exclude(pk=delivery_id)
+        if sending.exists():
+            raise EndpointBusy
+        claimed = (
+            WebhookDelivery.objects.filter(
+                pk=delivery_id, status=Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1)
+            )
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .update(locked_until=lease, attempts=F("attempts") + 1)
         )
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=lease, attempts=F("attempts") + 1)
-    )
     if claimed != 1:
         return None
     return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
@@ -214,16 +232,39 @@ def claim(delivery_id: str) -> WebhookDelivery | None:
 
 def deliver(delivery_id: str) -> str | None:
     """Make one attempt at a delivery and record it; returns the delivery's status afterwards, or None."""
-    delivery = claim(delivery_id)
+    try:
+        delivery = claim(delivery_id)
+    except EndpointBusy:
+        # It waits for the delivery in flight to hand over (dispatch_next), not in a loop of messages; should that
+        # hand-over be lost, the sweeper sends it once this stamp is old.
+        WebhookDelivery.objects.filter(pk=delivery_id).update(dispatched_at=timezone.now())
+        return None
     if delivery is None:
         return None
     endpoint = delivery.endpoint
     if not endpoint.active:
         entry = {"attempt": delivery.attempts, "at": timezone.now().isoformat(), "error": "endpoint disabled"}
         _finish(delivery, Status.FAILED, entry)
+        dispatch_next(endpoint.pk)
         return Status.FAILED
     answer = send(endpoint, delivery)
-    return record(delivery, answer)
+    status = record(delivery, answer)
+    dispatch_next(endpoint.pk)
+    return status
+
+
+def dispatch_next(endpoint_id: uuid.UUID) -> None:
+    """Hand the endpoint's turn to its next due delivery: one request in flight per endpoint, in order."""
+    now = timezone.now()
+    waiting = (
+        WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if waiting is not None:
+        dispatch(waiting)
 
 
 def send(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> netguard.Answer:

@@ -18,10 +18,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing import services as billing
+from core.api import ApiError
 from generation import events
 from generation.cache import lookup
 from generation.files import delete_files
-from generation.models import Generation
+from generation.models import Generation, ProviderCall
 from generation.provider import families
 from generation.queue import messages, waiting
 from generation.signals import generation_finished
@@ -32,6 +33,11 @@ Stage = Generation.Stage
 Billing = Generation.Billing
 UNFINISHED = (Status.QUEUED, Status.RUNNING)
 DEADLINE_MESSAGE = "This generation took too long and was stopped; you were not charged."
+RENDERING_MESSAGE = (
+    "The image model is already redesigning this room, so it can no longer be cancelled: "
+    "the result will arrive and be charged."
+)
+SENT = (ProviderCall.Outcome.IN_FLIGHT, ProviderCall.Outcome.SUCCESS)
 
 
 def finish(
@@ -119,20 +125,38 @@ def expire(generation: Generation, *, owner: str | None = None, expect: Q | None
 
 
 def cancel(generation: Generation) -> bool:
-    """Cancel at once; a running call's result is discarded when it returns. Nothing is charged."""
-    done = finish(
-        generation,
-        held_by(generation, None),
-        charge=None,
-        note="cancelled",
-        then=lambda: after_ending(generation.pk),
-        status=Status.CANCELLED,
-        cancel_requested=True,
-        billing_state=Billing.RELEASED,
-    )
+    """Cancel, free, while the provider call has not been sent; once it has, refuse with 409 `already_rendering`.
+
+    The job's row is locked before its calls are looked at, and a worker records its call (runtime.leases.start_call)
+    only while the job is still running, behind the same lock: either the cancel comes first and no call goes out,
+    or the call is recorded first and the cancel is refused, so nobody pays the provider for a discarded result.
+    Returns False, changing nothing, when the job had already ended.
+    """
+    with transaction.atomic():
+        row = Generation.objects.select_for_update().filter(pk=generation.pk, status__in=UNFINISHED).first()
+        if row is None:
+            return False
+        if call_sent(row):
+            raise ApiError("already_rendering", RENDERING_MESSAGE, 409)
+        done = finish(
+            generation,
+            held_by(generation, None),
+            charge=None,
+            note="cancelled",
+            then=lambda: after_ending(generation.pk),
+            status=Status.CANCELLED,
+            cancel_requested=True,
+            billing_state=Billing.RELEASED,
+        )
     if done:
         log.info("generation cancelled gen=%s", generation.pk)
     return done
+
+
+def call_sent(generation: Generation) -> bool:
+    """Whether the provider call of the job's current attempt was sent and has not failed (it is rendering)."""
+    calls = ProviderCall.objects.filter(generation_id=generation.pk, attempt=generation.attempts, outcome__in=SENT)
+    return calls.exists()
 
 
 def announce_final(generation: Generation) -> None:

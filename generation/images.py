@@ -12,7 +12,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.api import ApiError
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+# Decoders Pillow may run on an upload: the fewer, the smaller the attack surface (TIFF, BMP, GIF and the rest are
+# never tried). A phone's JPEG with several pictures in it opens as MPO, which is JPEG's own decoder.
+DECODERS = ("JPEG", "PNG", "WEBP")
+ACCEPTED_FORMATS = {*DECODERS, "MPO"}
+UNSUPPORTED = "Upload a JPEG, PNG or WebP photo; other formats are not accepted."
+# Bytes a decoded pixel takes in Pillow's memory, by mode (every other mode takes four).
+PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "LA": 4, "La": 4, "PA": 4}
 
 
 @dataclass(frozen=True)
@@ -43,21 +49,35 @@ def _decode(data: bytes) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            probe = Image.open(io.BytesIO(data))
+            probe = Image.open(io.BytesIO(data), formats=DECODERS)
             if probe.format not in ACCEPTED_FORMATS:
-                raise ApiError("invalid_image", f"{probe.format} images are not supported; upload a JPEG, PNG or WebP.")
+                raise ApiError("invalid_image", UNSUPPORTED)
             if probe.width * probe.height > settings.MAX_UPLOAD_PIXELS:
                 raise _too_many_pixels()
+            if decoded_bytes(probe) > settings.MAX_UPLOAD_DECODED_BYTES:
+                raise _too_large_decoded()
             probe.verify()  # checks the file's structure; the image must be opened again to be used
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=DECODERS)
             image.load()  # decodes every pixel: a truncated file fails here
         except ApiError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_many_pixels() from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError as exc:
+            raise ApiError("invalid_image", f"The file is not a readable image. {UNSUPPORTED}") from exc
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ApiError("invalid_image", "The file is not a readable image (or it is truncated).") from exc
     return image
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """How much memory the image's pixels take once decoded, from its header alone."""
+    return image.width * image.height * PIXEL_BYTES.get(image.mode, 4)
+
+
+def _too_large_decoded() -> ApiError:
+    limit_mb = settings.MAX_UPLOAD_DECODED_BYTES // 2**20
+    return ApiError("image_too_large", f"The photo's pixels take more than {limit_mb} MB once decoded.", 413)
 
 
 def _too_many_pixels() -> ApiError:

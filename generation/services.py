@@ -25,7 +25,7 @@ from generation.cache import lookup
 from generation.estimates import Load, arrivals_per_s, estimated_wait_s, load_for, remember_snapshot
 from generation.finish import announce_final, finish_followers
 from generation.images import output_size_for
-from generation.models import Generation, Room
+from generation.models import Generation, IdempotencyKey, Room
 from generation.provider import moderation
 from generation.provider.client import targets
 from generation.provider.gates import reach
@@ -35,6 +35,24 @@ from generation.styles import build_prompt
 log = logging.getLogger("generation")
 Status = Generation.Status
 Stage = Generation.Stage
+
+
+def key_cutoff() -> Any:
+    """Idempotency keys made before this have expired."""
+    return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_S)
+
+
+def forget_expired_key(user: Any, key: str) -> None:
+    IdempotencyKey.objects.filter(user=user, key=key, created_at__lt=key_cutoff()).delete()
+
+
+def prune_idempotency_keys(batch: int = 5000) -> int:
+    """Delete expired idempotency keys (the answers they replay hold a job's details); how many went."""
+    expired = IdempotencyKey.objects.filter(created_at__lt=key_cutoff()).values_list("pk", flat=True)[:batch]
+    deleted, _ = IdempotencyKey.objects.filter(pk__in=list(expired)).delete()
+    if deleted:
+        log.info("idempotency keys pruned count=%s", deleted)
+    return deleted
 
 
 def request_fingerprint(data: dict[str, Any]) -> str:
@@ -59,6 +77,13 @@ def create_generation(
     model = targets()[0].model
     with transaction.atomic():
         account = billing.lock_account(user)
+        if settings.SIGNUP_EMAIL_VERIFICATION and not account.email_verified:
+            # Scripted sign-ups must not harvest free quota (cache hits included): the first job waits for the link.
+            raise ApiError(
+                "email_unverified",
+                "Confirm your email address first: follow the link we sent you at sign-up, then try again.",
+                403,
+            )
         tier = account.tier
         size = tier.fit_size(output_size_for(room.width, room.height))
         if quality not in tier.allowed_qualities:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 PY = sys.executable
 QUEUES = "default,gen.priority,gen.standard"
+WEBHOOK_QUEUES = "webhooks"  # deliveries have workers of their own, as `make run` and compose run them
 
 
 def supervised(argv: list[str]) -> list[str]:
@@ -14,8 +15,9 @@ def supervised(argv: list[str]) -> list[str]:
     return [PY, "-m", "interiorai.supervise", "--", *argv]
 
 
-def worker(name: str, concurrency: int, log_level: str = "INFO") -> list[str]:
-    """A Celery worker on every queue, in threads, sending task events; `name` is its node name (-n)."""
+def worker(name: str, concurrency: int, log_level: str = "INFO", queues: str = QUEUES) -> list[str]:
+    """A Celery worker on `queues` (the generation ones by default), in threads, sending task events; `name` is its
+    node name (-n)."""
     return [
         PY,
         "-m",
@@ -29,7 +31,7 @@ def worker(name: str, concurrency: int, log_level: str = "INFO") -> list[str]:
         "-c",
         str(concurrency),
         "-Q",
-        QUEUES,
+        queues,
         "-n",
         name,
         "-l",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config as BotoConfig
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from core.env import envbool, envfloat, envint, envlist, envstr
+from core.env import envbool, envfloat, envint, envlist, envstr, local_secret, started_by_test_runner
 
 # NumPy's BLAS runs one thread per process (read once, when NumPy is first imported): the sentence model's small
 # matrices gain nothing from more, and extra threads would fight the web server and the workers for the cores.
@@ -20,11 +22,12 @@ VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = envbool("DEBUG", False)
 TESTING = envbool("TESTING", False)
-SECRET_KEY = envstr("SECRET_KEY")
-if not SECRET_KEY:
-    if not (DEBUG or TESTING):
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "insecure-dev-only-key-never-used-in-production"  # noqa: S105
+if TESTING and not started_by_test_runner():
+    # TESTING weakens password hashing and lets webhooks use plain http: never outside `make test`.
+    raise ImproperlyConfigured("TESTING=1 is only for the test runner (make test); unset it")
+# One rule, whatever DEBUG says: the environment's key, or else this machine's own, made once under var/. Several
+# machines that share sessions or signed links must share SECRET_KEY through the environment.
+SECRET_KEY = envstr("SECRET_KEY") or local_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -39,8 +42,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "billing",
     "generation",
@@ -52,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a sign-in refused during a lock-out into core.lockout's answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "interiorai.urls"
@@ -129,6 +137,21 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     # Hashing strength is not under test; PBKDF2 would dominate the suite's setup time.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Failed sign-ins (web, admin, POST /api/v1/auth/token/) are counted by django-axes in the database, which every
+# web process shares: LOGIN_FAILURE_LIMIT failures for one username, or from one address, lock it out for
+# LOGIN_COOLOFF_S, whether or not the username exists.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=envint("LOGIN_COOLOFF_S", 900, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.clientip.remote_addr"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_VERBOSE = False
+# Sign-ups per client address, and whether a new account must confirm its email before its first generation.
+SIGNUP_RATE = envstr("SIGNUP_RATE", "5/hour")
+SIGNUP_EMAIL_VERIFICATION = envbool("SIGNUP_EMAIL_VERIFICATION", False)
+SIGNUP_VERIFY_MAX_AGE_S = envint("SIGNUP_VERIFY_MAX_AGE_S", 3 * 86400, minimum=60)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -176,8 +199,18 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 15 * 1024 * 1024, minimum=1024)
 MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000)
 MIN_UPLOAD_SIDE = envint("MIN_UPLOAD_SIDE", 64, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+# Pixels decoded at once are held in memory (4 bytes each, then copied to rotate and convert): a small file can
+# declare a huge image, so its decoded size is bounded before any pixel is read.
+MAX_UPLOAD_DECODED_BYTES = envint("MAX_UPLOAD_DECODED_BYTES", 96 * 1024 * 1024, minimum=1024 * 1024)
+# Request bodies, checked in front of Django (core/bodylimit.py) before anything is read: a photo's worth where
+# photos are uploaded, about a megabyte (JSON, forms) everywhere else.
+REQUEST_MAX_BYTES = envint("REQUEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+UPLOAD_REQUEST_MAX_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+UPLOAD_PATHS = ("/api/v1/rooms/", "/rooms/new/")
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES  # the body less its files
+FILE_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_REQUEST_MAX_BYTES
+# Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges; none by default, core/clientip.py).
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
@@ -234,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "generation-sweep": {"task": "generation.sweep", "schedule": SWEEP_INTERVAL_S},
     "webhooks-sweep": {"task": "webhooks.sweep", "schedule": envfloat("WEBHOOK_SWEEP_INTERVAL_S", 15.0, minimum=1)},
     "ops-alerts": {"task": "ops.alerts", "schedule": ALERTS_INTERVAL_S},
+    "idempotency-prune": {"task": "housekeeping.prune_idempotency_keys", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 # Workers log through LOGGING below, so their lines carry the request id like the web's do.
@@ -287,6 +321,8 @@ GENERATION_EXPECTED_S = envfloat("GENERATION_EXPECTED_S", 30.0, minimum=0.1)
 WORKER_CONCURRENCY = envint("WORKER_CONCURRENCY", 8, minimum=1)
 REDISPATCH_AFTER_S = envint("REDISPATCH_AFTER_S", 120, minimum=1)
 MAX_QUEUED_PER_USER = envint("MAX_QUEUED_PER_USER", 50, minimum=1)
+# An Idempotency-Key replays its first answer for this long; expired keys are pruned (ops/tasks.py).
+IDEMPOTENCY_KEY_TTL_S = envint("IDEMPOTENCY_KEY_TTL_S", 86400, minimum=60)
 # The result cache (generation/cache.py): the same picture is served again instead of paid for twice.
 CACHE_ENABLED = envbool("CACHE_ENABLED", True)
 # Off: a user's cache never serves another user's images, even for the same photo bytes.
@@ -337,6 +373,8 @@ PROGRESS_TICK_S = envfloat("PROGRESS_TICK_S", 1.0, minimum=0.05)
 SANDBOX_PORT = envint("SANDBOX_PORT", 8765, minimum=1)
 METRICS_TOKEN = envstr("METRICS_TOKEN")
 WEBHOOK_ALLOWLIST = envlist("WEBHOOK_ALLOWLIST")
+# Fernet keys, newest first, for secrets kept in the database (webhook signing secrets; core/crypto.py).
+FIELD_ENCRYPTION_KEYS = envlist("FIELD_ENCRYPTION_KEYS")
 
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "InteriorAI <noreply@interiorai.local>")
@@ -351,14 +389,24 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["developers.throttling.UserRateThrottle", "developers.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttle.UserRateThrottle", "developers.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": envstr("API_THROTTLE_USER", "600/min"),
         "token": envstr("API_THROTTLE_TOKEN", "300/min"),
+        # Creates, cache hits, cancels and webhook replays per user, by API and pages together (core/throttle.py).
+        "work": envstr("API_THROTTLE_WORK", "60/min"),
+        "login": envstr("API_THROTTLE_LOGIN", "20/min"),  # POST /api/v1/auth/token/ per client address
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # REMOTE_ADDR is already the client (core/clientip.py trusts X-Forwarded-For only from TRUSTED_PROXIES); DRF's
+    # default would read a raw X-Forwarded-For from anyone.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
+    # Swagger UI's files come from this site (drf-spectacular-sidecar), never a CDN: the CSP allows nothing else.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "InteriorAI API",
     "DESCRIPTION": "Upload a room photo, pick a style, get redesigns of that room.",
     "VERSION": "1.0.0",
@@ -370,6 +418,40 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "developers.models.WebhookDelivery.Status",
         "QualityEnum": "billing.qualities.QUALITIES",
     },
+}
+
+# HTTPS (all off by default, for `make run` and the tests; docker/compose.yaml turns them on). Behind a TLS proxy,
+# SECURE_PROXY_SSL_HEADER names the header it sets (e.g. X-Forwarded-Proto), believed only from TRUSTED_PROXIES.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+if proxy_ssl_header := envstr("SECURE_PROXY_SSL_HEADER"):
+    if not TRUSTED_PROXIES:
+        # core/clientip.py drops forwarding headers from anyone else, so the header would never arrive.
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER needs TRUSTED_PROXIES (the proxies that set it)")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_ssl_header.strip().upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp): scripts, styles and fonts from this site only, the API docs' Swagger UI
+# included (self-hosted by drf-spectacular-sidecar); style attributes stay allowed, they cannot run code.
+MEDIA_ORIGINS = [origin for origin in (envstr("AWS_S3_ENDPOINT_URL"),) if origin]
+if AWS_STORAGE_BUCKET_NAME and not MEDIA_ORIGINS:
+    MEDIA_ORIGINS = ["https://*.amazonaws.com"]  # signed, expiring media URLs
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:", *MEDIA_ORIGINS],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from developers.auth import ObtainTokenView
 from generation.api import views as api_views
@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("developers.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("media/rooms/<uuid:pk>/photo/", api_views.MediaView.as_view(), name="room-photo"),
     path("media/generations/<uuid:pk>/<int:index>/", api_views.MediaView.as_view(), name="generation-image"),
     path("developers/", include("developers.urls")),

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -20,6 +21,7 @@ from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import breaker_for
 from ops import alerts
+from ops.access import VIEW_OPS
 from ops.metrics import QUEUES
 from ops.models import Alert
 
@@ -132,6 +134,7 @@ def sparkline(values: list[float | None], width: int = 240, height: int = 36) ->
     )
 
 
+@permission_required(VIEW_OPS, raise_exception=True)
 def ops_view(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     buckets = last_hour(now)

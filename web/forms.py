@@ -17,8 +17,11 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, require_email: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if require_email:
+            self.fields["email"].required = True
+            self.fields["email"].help_text = "We send a link there: follow it to start redesigning."
         self.fields["username"].help_text = "Letters, digits and @ . + - _ only."
         self.fields["password1"].help_text = "At least 8 characters, not too common, not only digits."
 

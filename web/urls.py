@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", views.logout_view, name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/verify/<str:token>/", views.verify_email, name="verify-email"),
     path("rooms/new/", views.room_new, name="room-new"),
     path("rooms/<uuid:pk>/", views.room_detail, name="room-detail"),
     path("rooms/<uuid:pk>/delete/", views.room_delete, name="room-delete"),

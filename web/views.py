@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -17,11 +18,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.qualities import QUALITIES
-from billing.services import ensure_account
+from billing.services import ensure_account, start_email_verification
+from billing.services import verify_email as billing_verify_email
 from core.api import ApiError
+from core.clientip import remote_addr
+from core.pacing import spend_request, spend_work
+from core.throttle import take
 from generation import finish, presenter, privacy, rooms, services
 from generation.models import Generation, Room
 from generation.styles import ROOM_TYPES, STYLE_BY_SLUG, STYLES
+from web import verification
 from web.forms import GenerationForm, SignupForm
 
 
@@ -31,6 +37,7 @@ class AuthenticatedRequest(HttpRequest):
     user: User
 
 
+RENDERING_STAGES = (Generation.Stage.CALLING, Generation.Stage.STORING)
 HISTORY_FILTERS = {
     "active": [Generation.Status.QUEUED, Generation.Status.RUNNING],
     "succeeded": [Generation.Status.SUCCEEDED],
@@ -48,14 +55,38 @@ class LoginView(auth_views.LoginView):
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard")
-    form = SignupForm(request.POST or None)
+    verify = settings.SIGNUP_EMAIL_VERIFICATION
+    form = SignupForm(request.POST or None, require_email=verify)
     if request.method == "POST" and form.is_valid():
+        # Counted per address, and only for sign-ups that would go through: a typo costs nothing.
+        wait = take(f"throttle_signup_{remote_addr(request)}", settings.SIGNUP_RATE)
+        if wait is not None:
+            context = {"form": form, "error": "Too many accounts were made from your network; try again later."}
+            response = render(request, "registration/signup.html", context, status=429)
+            response["Retry-After"] = str(math.ceil(wait))
+            return response
         user = form.save()
         ensure_account(user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome to InteriorAI! Upload a photo of a room to get started.")
+        if verify:
+            start_email_verification(user)
+            verification.send_link(user)
+            messages.success(request, f"Welcome! We sent a link to {user.email}: follow it to start redesigning.")
+        else:
+            messages.success(request, "Welcome to InteriorAI! Upload a photo of a room to get started.")
         return redirect("room-new")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The link sent at sign-up: it confirms the address, and the account may generate from then on."""
+    user = verification.user_for(token)
+    if user is None:
+        messages.error(request, "This confirmation link is not valid (or has expired).")
+        return redirect("dashboard" if request.user.is_authenticated else "login")
+    billing_verify_email(user)
+    messages.success(request, "Your email is confirmed: you can redesign rooms now.")
+    return redirect("dashboard" if request.user.is_authenticated else "login")
 
 
 @require_http_methods(["GET", "POST"])
@@ -86,6 +117,7 @@ def room_new(request: AuthenticatedRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
+            spend_request(request.user)  # the upload form shares the API's per-user budget
             room = rooms.create_room(
                 request.user,
                 name=request.POST.get("name", "").strip()[:120] or "My room",
@@ -132,6 +164,7 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            spend_work(request.user)
             generation = services.create_generation(
                 request.user,
                 room,
@@ -192,6 +225,8 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
         "payload": presenter.event_payload(generation),
         "style": STYLE_BY_SLUG.get(generation.style),
         "before_url": f"/media/rooms/{generation.room_id}/photo/" if generation.room_id else "",
+        # Once the model has the job, cancelling would throw away a result already paid for (finish.cancel).
+        "rendering": generation.stage in RENDERING_STAGES,
     }
     return render(request, "web/generation_detail.html", context)
 
@@ -201,8 +236,12 @@ def generation_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
 def generation_cancel(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """The form fallback of the page's Cancel button (which calls the API when scripts run)."""
     generation = owned_generation(request, pk)
-    if finish.cancel(generation):
-        messages.info(request, "Generation cancelled; you were not charged.")
+    try:
+        spend_work(request.user)
+        if finish.cancel(generation):
+            messages.info(request, "Generation cancelled; you were not charged.")
+    except ApiError as exc:
+        messages.info(request, exc.message)
     return redirect("generation-detail", pk=pk)
 
 
@@ -212,6 +251,7 @@ def generation_again(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     """A new variant of the same request: same room, style and options, a fresh image."""
     previous = owned_generation(request, pk)
     try:
+        spend_work(request.user)
         generation = services.create_variant(previous, request_id=getattr(request, "request_id", ""))
     except ApiError as exc:
         messages.error(request, exc.message)

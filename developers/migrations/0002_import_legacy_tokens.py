@@ -1,6 +1,6 @@
 """Carry keys from DRF's old authtoken table over as hashed ApiTokens, so existing API clients keep working.
 
-The old app is no longer installed, so its table is read with plain SQL when it exists (and left in place).
+The old app is no longer installed, so its table is read with plain SQL when it exists; 0003 then drops it.
 """
 
 import hashlib

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 
 from billing.services import ensure_account, lock_account
 from core.api import ApiError
+from core.throttle import WorkRateThrottle
 from generation import finish, presenter, privacy, rooms, services
 from generation.api.serializers import (
     GenerationCreateSerializer,
@@ -55,9 +55,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destr
 
     @extend_schema(request=RoomCreateSerializer, responses={201: RoomSerializer})
     def create(self, request: Request) -> Response:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:
-            raise ApiError("file_too_large", f"The photo is larger than {settings.MAX_UPLOAD_BYTES // 2**20} MB.", 413)
+        # The body's size was bounded before Django read it (core/bodylimit.py, settings.UPLOAD_REQUEST_MAX_BYTES).
         form = RoomCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["photo"]
@@ -77,6 +75,12 @@ class GenerationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = GenerationSerializer
+    # Work that costs us even when it is free to the user (a cache hit, a cancel) counts against a rate of creates.
+    WORK_ACTIONS = ("create", "cancel", "again")
+
+    def get_throttles(self) -> list[Any]:
+        throttles = super().get_throttles()
+        return [*throttles, WorkRateThrottle()] if self.action in self.WORK_ACTIONS else throttles
 
     def get_queryset(self) -> QuerySet[Generation]:
         return owned_generations(self.request)
@@ -94,6 +98,7 @@ class GenerationViewSet(
         # The key's record, the job and the answer commit together: a crash leaves either all or nothing. A second
         # request with the same key waits on the record's unique index until the first commits, then replays it.
         with transaction.atomic():
+            services.forget_expired_key(request.user, key)  # a key older than IDEMPOTENCY_KEY_TTL_S starts afresh
             try:
                 with transaction.atomic():
                     record = IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=fingerprint)

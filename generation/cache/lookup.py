@@ -159,9 +159,7 @@ def source_rows(tier: Any) -> Q:
 
 def in_flight_rows() -> Q:
     """Jobs a new request may wait for: queued or running, not themselves waiting for another."""
-    return Q(
-        status__in=[Status.QUEUED, Status.RUNNING], cached_from__isnull=True, cancel_requested=False, cached=False
-    )
+    return Q(status__in=[Status.QUEUED, Status.RUNNING], cached_from__isnull=True, cancel_requested=False, cached=False)
 
 
 def candidates(user: Any, tier: Any, rows: Q) -> tuple[list[Generation], list[Generation]]:

@@ -24,6 +24,7 @@ class Room(models.Model):
     photo_sha256 = models.CharField(max_length=64, db_index=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    photo_bytes = models.PositiveIntegerField(default=0, help_text="Size of the stored photo (the storage quota).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

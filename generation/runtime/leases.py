@@ -198,10 +198,18 @@ def set_progress(generation: Generation, owner: str, progress: int, *, persist: 
     events.publish(generation, on_commit=False)
 
 
-def start_call(generation: Generation, provider: str, model: str) -> ProviderCall:
-    """Record the provider call before it is made, so calls upstream always equal calls recorded."""
+def start_call(generation: Generation, provider: str, model: str) -> ProviderCall | None:
+    """Record the provider call before it is made, so calls upstream always equal calls recorded.
+
+    Only while the job is still running: None (and no call may be made) if it was cancelled meanwhile. The update
+    waits for a cancel that holds the job's row, and a cancel that comes after it sees the call and is refused.
+    """
     with transaction.atomic():
-        Generation.objects.filter(pk=generation.pk).update(attempts=F("attempts") + 1, provider=provider, model=model)
+        recorded = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING).update(
+            attempts=F("attempts") + 1, provider=provider, model=model
+        )
+        if not recorded:
+            return None
         generation.refresh_from_db(fields=["attempts", "provider", "model"])
         call = ProviderCall.objects.create(
             generation=generation, attempt=generation.attempts, provider=provider, model=model

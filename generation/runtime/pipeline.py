@@ -189,6 +189,9 @@ def call_provider(
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
     call = resumed or leases.start_call(generation, target.provider, target.model)
+    if call is None:
+        breaker_for(target).release_probe(worker)
+        return  # cancelled before the call was sent
     hooks = Hooks(
         submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
         wanted=lambda: with_connection(leases.still_mine, generation, worker),

@@ -10,6 +10,7 @@
   var id = root.dataset.id;
   var STEP_OF_STAGE = { queued: "queued", waiting_for_capacity: "queued", retrying: "queued", calling_model: "calling", storing: "storing", done: "done" };
   var STEPS = ["queued", "calling", "storing", "done"];
+  var RENDERING = { calling_model: true, storing: true };
 
   var statusEl = root.querySelector("[data-testid=status]");
   var progressEl = root.querySelector("[data-testid=progress]");
@@ -124,7 +125,10 @@
 
   function renderFinal(p) {
     var final = !!Live.FINAL[p.status];
-    show(role("cancel-form"), !final);
+    // Once the model has the job it can no longer be cancelled: its result arrives and is charged.
+    var rendering = !final && RENDERING[p.stage];
+    show(role("cancel-form"), !final && !rendering);
+    show(role("rendering-note"), rendering);
     show(role("actions"), final);
     show(role("error"), p.status === "failed");
     show(role("cancelled-note"), p.status === "cancelled");
@@ -247,7 +251,7 @@
       headers: { Accept: "application/json", "X-CSRFToken": cancelForm.querySelector("[name=csrfmiddlewaretoken]").value },
     }).then(function (response) {
       if (response.ok) return response.json().then(render);
-      // 409: it finished first; show what it became.
+      // 409: it finished first, or the model already has it (already_rendering); show what it became.
       return fetch("/api/v1/generations/" + id + "/", { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (p) { if (p) render(p); });

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from billing.models import Account
@@ -113,7 +114,9 @@ def test_the_ops_page_shows_calls_and_dollars_saved(studio, client, django_user_
     produce(api, room, prompt="checkered floor")
     ask(api, room, prompt="checkered floor")
     ask(api, room, prompt="Checkered floor!")
-    client.force_login(django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True))
+    ops = django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True)
+    ops.user_permissions.add(Permission.objects.get(codename="view_ops"))
+    client.force_login(ops)
     response = client.get("/admin/ops/")
     assert response.status_code == 200
     assert response.context["cache_calls_saved"] == 2

@@ -134,12 +134,14 @@ def test_two_identical_requests_in_flight_make_one_call(worker, provider, make_u
 
 
 def test_a_follower_runs_on_its_own_when_its_leader_is_cancelled(worker, provider, alice):
-    provider.configure(latency_s_min=2, latency_s_max=2)
+    # The leader's call fails and it waits to retry: with no call in flight, it may be cancelled.
+    provider.configure(rate_503=1.0)
     client = client_for(alice)
     room = upload_room(client).json()["id"]
     leader = ask(client, room, prompt="coastal linen")[0]["id"]
     follower = ask(client, room, prompt="coastal linen")[0]["id"]
-    wait_for(lambda: provider.stats()["in_flight"] == 1, 20, what="the leader's call")
+    wait_for(lambda: Generation.objects.get(pk=leader).stage == "retrying", 20, what="the leader's failed call")
+    provider.configure(rate_503=0)
     assert client.post(f"/api/v1/generations/{leader}/cancel/").status_code == 200
     generation = wait_final(follower, 60)
     assert generation.status == "succeeded" and not generation.cached

@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from harness import roles
 from tests.support.stack import Web, stack_env
 from tests.support.webhooks import Receiver, start_receiver
 
@@ -41,7 +42,10 @@ def web_for_hooks(transactional_db: None, provider: Any, tmp_path: Path, receive
 
 @pytest.fixture
 def hook_worker(worker_factory: Any, receiver: Any) -> Any:
-    return worker_factory(WEBHOOK_ALLOWLIST=receiver.hostport, WEBHOOK_RETRY_SCHEDULE_S="0.5,1")
+    """A generation worker, and the webhook worker that sends what it finishes (deliveries have their own queue)."""
+    env = {"WEBHOOK_ALLOWLIST": receiver.hostport, "WEBHOOK_RETRY_SCHEDULE_S": "0.5,1"}
+    worker_factory(queues=roles.WEBHOOK_QUEUES, **env)
+    return worker_factory(**env)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth.models import Permission
 
 from generation.models import Generation, ProviderCall
 from tests.support.images import room_photo
@@ -15,6 +16,8 @@ from tests.support.stack import Web, Worker, stack_env
 from tests.support.waiting import wait_final, wait_for
 
 pytestmark = pytest.mark.stack
+TOKEN = "ops-scraper-token"
+OPS = {"Authorization": f"Bearer {TOKEN}"}  # /readyz shows its detail to ops only
 
 
 def scrape(client) -> dict[str, float]:
@@ -33,6 +36,7 @@ def test_metrics_after_real_generations_and_injected_failures_match_the_database
 ):
     user = make_user("ops-user", tier="business")
     staff = django_user_model.objects.create_user("staff", password="x" * 12, is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_metrics"))
     client.force_login(staff)
     ok = submit(user, 3)
     provider.configure(rate_500=1.0)
@@ -56,11 +60,16 @@ def test_metrics_after_real_generations_and_injected_failures_match_the_database
     assert samples['interiorai_breaker_state{target="openai:gpt-image-1"}'] == 0
 
 
-def test_metrics_need_staff_or_the_token(client, settings, alice):
+def test_metrics_need_the_permission_or_the_token(client, settings, alice):
     settings.METRICS_TOKEN = "s3cret-metrics"
     assert client.get("/metrics").status_code == 401
     client.force_login(alice)
     assert client.get("/metrics").status_code == 403
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    assert client.get("/metrics").status_code == 403, "staff status alone is not enough"
+    alice.user_permissions.add(Permission.objects.get(codename="view_metrics"))
+    assert client.get("/metrics").status_code == 200
     client.logout()
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics").status_code == 200
@@ -69,28 +78,30 @@ def test_metrics_need_staff_or_the_token(client, settings, alice):
 def test_readyz_names_redis_when_it_stops_and_recovers_when_it_returns(
     provider, private_redis, tmp_path, transactional_db
 ):
-    env = stack_env(provider, REDIS_URL=private_redis.url, CELERY_BROKER_URL=private_redis.url)
+    env = stack_env(provider, REDIS_URL=private_redis.url, CELERY_BROKER_URL=private_redis.url, METRICS_TOKEN=TOKEN)
     web = Web(env, tmp_path / "web.log")
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        ready = requests.get(web.url + "/readyz", timeout=10)
+        ready = requests.get(web.url + "/readyz", headers=OPS, timeout=10)
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "redis": "ok", "workers": "ok"}
         private_redis.stop()
-        down = requests.get(web.url + "/readyz", timeout=10)
+        down = requests.get(web.url + "/readyz", headers=OPS, timeout=10)
         assert down.status_code == 503 and "redis" in down.json()["failed"]
         assert down.headers["Retry-After"]
         assert requests.get(web.url + "/healthz", timeout=5).status_code == 200
         private_redis.start()
-        wait_for(lambda: requests.get(web.url + "/readyz", timeout=10).status_code == 200, 40, 0.5, "readiness")
+        wait_for(
+            lambda: requests.get(web.url + "/readyz", headers=OPS, timeout=10).status_code == 200, 40, 0.5, "readiness"
+        )
     finally:
         worker.stop()
         web.stop()
 
 
 def test_readyz_says_when_no_worker_is_running(provider, private_redis, tmp_path, transactional_db):
-    web = Web(stack_env(provider, REDIS_URL=private_redis.url), tmp_path / "web.log")
+    web = Web(stack_env(provider, REDIS_URL=private_redis.url, METRICS_TOKEN=TOKEN), tmp_path / "web.log")
     try:
-        response = requests.get(web.url + "/readyz", timeout=10)
+        response = requests.get(web.url + "/readyz", headers=OPS, timeout=10)
         assert response.status_code == 503 and response.json()["failed"] == ["workers"]
     finally:
         web.stop()

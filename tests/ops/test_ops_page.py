@@ -1,4 +1,4 @@
-"""The ops page in the admin: staff only, and its figures agree with the database."""
+"""The ops page in the admin: staff with its permission only, and its figures agree with the database."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from generation.models import Generation, ProviderCall
@@ -38,7 +39,9 @@ def history(alice):
 
 
 def test_staff_see_the_last_hour(client, django_user_model, history):
-    client.force_login(django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True))
+    ops = django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True)
+    ops.user_permissions.add(Permission.objects.get(codename="view_ops"))
+    client.force_login(ops)
     response = client.get("/admin/ops/")
     assert response.status_code == 200
     assert response.context["p95_s"] == pytest.approx(40.0, abs=0.5)

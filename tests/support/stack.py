@@ -56,10 +56,10 @@ def started(proc: Proc, ready: Callable[[], bool], what: str) -> Proc:
 
 
 class Worker:
-    """A real `celery worker` process consuming the generation queues."""
+    """A real `celery worker` process consuming the generation queues (or, given `queues`, those)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 8) -> None:
-        self.env, self.log_path, self.concurrency = env, log_path, concurrency
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 8, queues: str = roles.QUEUES) -> None:
+        self.env, self.log_path, self.concurrency, self.queues = env, log_path, concurrency, queues
         self.proc: Proc | None = None
 
     @property
@@ -69,10 +69,16 @@ class Worker:
 
     def start(self) -> Worker:
         self.hostname = f"gen-{time.monotonic_ns()}@test"
-        proc = Proc("worker", roles.worker(self.hostname, self.concurrency), self.env, self.log_path).start()
-        client = redis.Redis.from_url(self.env["REDIS_URL"])
-        self.proc = started(proc, lambda: bool(client.exists(self.key)), "the worker to start")
+        argv = roles.worker(self.hostname, self.concurrency, queues=self.queues)
+        proc = Proc("worker", argv, self.env, self.log_path).start()
+        self.proc = started(proc, self.ready, "the worker to start")
         return self
+
+    def ready(self) -> bool:
+        if "gen." in self.queues:
+            return bool(redis.Redis.from_url(self.env["REDIS_URL"]).exists(self.key))
+        # Only generation workers advertise their slots; any other says so in its log.
+        return self.log_path.exists() and f"{self.hostname} ready." in self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no acks, exactly like a machine dying."""
