@@ -17,6 +17,7 @@ from PIL import Image
 from replicate.exceptions import ReplicateError
 
 from sandbox.testing import SandboxHandle
+from tests.support.waiting import wait_for
 
 MODEL = "black-forest-labs/flux-kontext-pro"
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "replicate"
@@ -190,6 +191,8 @@ def test_answers_have_the_shapes_the_client_recorded_from_replicate(sandbox, roo
     fetched = raw(sandbox, "GET", f"/v1/predictions/{waited.json()['id']}")
     sandbox.configure(latency_s_min=5, latency_s_max=5)
     running = raw(sandbox, "POST", path, body)
+    # The recorded cancel is of a prediction that had started: wait until ours has too (a loaded machine is slow).
+    wait_for(lambda: raw(sandbox, "GET", f"/v1/predictions/{running.json()['id']}").json()["status"] == "processing")
     cancelled = raw(sandbox, "POST", f"/v1/predictions/{running.json()['id']}/cancel")
     refused = httpx.post(sandbox.url + path, json=body, headers={"Authorization": "Bearer r8_invalid"})
 
