@@ -203,6 +203,11 @@ class GenerationViewSetSchema(OpenApiViewExtension):
                 request=None,
                 responses={202: QueuedGenerationSerializer},
             ),
+            destroy=extend_schema(
+                summary="Delete a generation and its images (one the model is rendering: once it ends)",
+                parameters=[UUID_ID],
+                responses={204: None},
+            ),
         )
         class Described(self.target_class):  # type: ignore[name-defined,misc]
             pass

@@ -309,3 +309,13 @@
   Live.on(function (payload) { if (payload.id === id) render(payload); });
   Live.start();
 })();
+
+/* A confirmation before a design is deleted (no inline handler: the Content-Security-Policy forbids them). */
+(function () {
+  "use strict";
+  document.querySelectorAll("form[data-confirm]").forEach(function (confirmed) {
+    confirmed.addEventListener("submit", function (event) {
+      if (!window.confirm(confirmed.dataset.confirm)) event.preventDefault();
+    });
+  });
+})();

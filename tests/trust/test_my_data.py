@@ -26,8 +26,6 @@ from tests.support.jobs import create, make_room, succeed_with_files
 from tests.support.storage import local_folders, local_names, names_of
 
 pytestmark = pytest.mark.django_db
-# The cancel rule (a job whose provider call was sent is no longer cancelled for free) comes with finish.call_sent.
-CANCEL_RULE = hasattr(finish, "call_sent")
 
 
 ROOMS = itertools.count()
@@ -93,7 +91,6 @@ def test_an_image_another_generation_shows_is_kept_until_that_one_goes(alice):
     assert not set(source.images) & local_names()
 
 
-@pytest.mark.skipif(not CANCEL_RULE, reason="needs the cancel rule of finish.cancel (409 already_rendering)")
 def test_a_generation_the_model_is_rendering_answers_409_and_stays(alice):
     generation = rendering(alice)
     response = client_for(alice).delete(f"/api/v1/generations/{generation.pk}/")
@@ -132,7 +129,6 @@ def test_deleting_a_room_removes_its_photo_and_every_image_made_from_it(alice, b
     assert account.reserved_usd == 0, "the queued job's hold was released"
 
 
-@pytest.mark.skipif(not CANCEL_RULE, reason="needs the cancel rule of finish.cancel (409 already_rendering)")
 def test_a_room_whose_job_is_rendering_answers_409_and_nothing_is_deleted(alice):
     generation = rendering(alice)
     before = local_names()
@@ -214,7 +210,6 @@ def test_an_account_too_large_for_the_request_is_closed_at_once_and_erased_by_th
     assert not User.objects.filter(pk=alice.pk).exists() and not mine & local_names()
 
 
-@pytest.mark.skipif(not CANCEL_RULE, reason="needs the cancel rule of finish.cancel (409 already_rendering)")
 @pytest.mark.django_db(transaction=True)
 def test_a_rendering_job_is_delivered_and_charged_before_the_account_is_erased(alice):
     generation = rendering(alice)
