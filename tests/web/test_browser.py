@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from generation.provider.client import SANDBOX_KEY
+from generation.provider.openai_images import SANDBOX_KEY
 from tests.support.images import room_photo
 from tests.support.tools import require_tool
 
