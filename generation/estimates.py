@@ -106,25 +106,30 @@ class Load:
     """The line a new job of one user and priority joins, read in one query."""
 
     yours: int  # the user's own queued and running jobs
-    ahead: int  # queued jobs of this priority or higher: served first
+    ahead: int  # queued standard jobs of this priority or higher: served first
     running: int
-    arrivals: int  # jobs of a higher priority accepted in the last ADMISSION_ARRIVALS_WINDOW_S: they cut in
+    arrivals: int  # standard jobs of a higher priority accepted in the last ADMISSION_ARRIVALS_WINDOW_S: they cut in
+    waiting: int  # every queued standard job: all of them go before the slow lane
+    slow: int  # queued slow-lane jobs
+    standard_arrivals: int  # standard jobs of any priority accepted in that window: they all cut in to the slow lane
 
 
 def load_for(user_id: object, priority: int) -> Load:
     since = Now() - timedelta(seconds=settings.ADMISSION_ARRIVALS_WINDOW_S)
     live = [Generation.Status.QUEUED, Generation.Status.RUNNING]
+    queued = Q(status=Generation.Status.QUEUED)
+    standard = Q(lane=Generation.Lane.STANDARD)
+    arrived = Q(created_at__gte=since, cached=False) & standard
     counts = Generation.objects.filter(Q(status__in=live) | Q(created_at__gte=since)).aggregate(
         yours=Count("pk", filter=Q(owner_id=user_id, status__in=live)),
-        ahead=Count("pk", filter=Q(status=Generation.Status.QUEUED, priority__gte=priority)),
+        ahead=Count("pk", filter=queued & standard & Q(priority__gte=priority)),
         running=Count("pk", filter=Q(status=Generation.Status.RUNNING)),
-        arrivals=Count("pk", filter=Q(created_at__gte=since, priority__gt=priority, cached=False)),
+        arrivals=Count("pk", filter=arrived & Q(priority__gt=priority)),
+        waiting=Count("pk", filter=queued & standard),
+        slow=Count("pk", filter=queued & Q(lane=Generation.Lane.SLOW)),
+        standard_arrivals=Count("pk", filter=arrived),
     )
     return Load(**counts)
-
-
-def arrivals_per_s(load: Load) -> float:
-    return load.arrivals / settings.ADMISSION_ARRIVALS_WINDOW_S
 
 
 # Never count on less than this share of the capacity: past it, the line barely moves, and the wait is long.

@@ -44,6 +44,7 @@ def event_payload(generation: Generation) -> dict[str, Any]:
         "progress": generation.progress,
         "attempts": generation.attempts,
         "cached": generation.cached,
+        "lane": generation.lane,
         **queue_position(generation),
     }
     if generation.status == Status.SUCCEEDED:

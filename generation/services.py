@@ -20,9 +20,9 @@ from billing import pricing
 from billing import services as billing
 from core.api import ApiError
 from core.counters import record_moderation
-from generation import events
+from generation import admission, events
 from generation.cache import lookup
-from generation.estimates import Load, arrivals_per_s, estimated_wait_s, load_for, remember_snapshot
+from generation.estimates import load_for, remember_snapshot
 from generation.finish import announce_final, finish_followers
 from generation.images import output_size_for
 from generation.models import Generation, IdempotencyKey, Room
@@ -71,8 +71,13 @@ def create_generation(
     variant: int = 0,
     request_id: str = "",
     callback_url: str = "",
+    accept_slow: bool = False,
+    notify_email: bool = False,
 ) -> Generation:
-    """Reserve quota and money and create the job in one transaction; it is enqueued once that commits."""
+    """Reserve quota and money and create the job in one transaction; it is enqueued once that commits.
+
+    `accept_slow`: if the standard lane is full, wait in the slow lane rather than be refused (see admission.py).
+    """
     screen_prompt(prompt)
     model = targets()[0].model
     with transaction.atomic():
@@ -116,7 +121,7 @@ def create_generation(
             )
             error.headers["Retry-After"] = "30"
             raise error
-        position, wait_s = admit_or_refuse(tier, model, load)
+        admitted = admission.admit(tier, model, load, accept_slow=accept_slow)
         # Held at the most any target this tier may use (primary or fallback) can charge, `auto` at the highest.
         serving = targets()[: reach(tier.fallback_max_usd, size, quality, n)]
         full_prompt = build_prompt(style, room_type, prompt)
@@ -131,10 +136,12 @@ def create_generation(
             estimated_cost_usd=estimate,
             request_id=request_id,
             callback_url=callback_url,
-            deadline_at=timezone.now() + timedelta(seconds=settings.GENERATION_DEADLINE_S),
+            lane=admitted.lane,
+            notify_email=notify_email,
+            deadline_at=timezone.now() + timedelta(seconds=admitted.deadline_s),
             **found.row_fields(),
         )
-        remember_snapshot(generation, position, wait_s)
+        remember_snapshot(generation, admitted.position, admitted.wait_s)
         billing.reserve(account, generation, estimate)
         if not follow(generation, found.leader):
             transaction.on_commit(lambda: messages.dispatch(generation.pk))
@@ -190,31 +197,6 @@ def screen_prompt(prompt: str) -> None:
         422,
         categories=list(verdict.categories),
     )
-
-
-def admit_or_refuse(tier: Any, model: str, load: Load) -> tuple[int, int]:
-    """Where a new job of this tier would stand, and its wait; refuse it (503) if it could not finish in time.
-
-    Under a load the provider cannot serve, accepting would only make the user wait out the whole deadline for a
-    refund. Saying so at once is kinder, costs nothing, and paid tiers, who stand ahead, are refused last. The
-    wait counts the jobs ahead, the pace the provider really allows (failed calls are made again), and the jobs
-    of higher tiers that keep arriving and will cut in.
-    """
-    ahead = load.ahead
-    wait_s = estimated_wait_s(ahead + 1, model, running=load.running, cutting_in_per_s=arrivals_per_s(load))
-    limit = settings.ADMISSION_MAX_WAIT_S
-    if limit and wait_s > limit:
-        minutes = max(round(wait_s / 60), 1)
-        error = ApiError(
-            "at_capacity",
-            f"We are at capacity: a new redesign would wait about {minutes} min, longer than we hold a request. "
-            "Please try again in a few minutes; nothing was charged.",
-            503,
-        )
-        error.headers["Retry-After"] = str(min(max(round(wait_s - limit), 1), 3600))
-        log.warning("generation refused: at capacity tier=%s position=%s wait_s=%s", tier.slug, ahead + 1, wait_s)
-        raise error
-    return ahead + 1, wait_s
 
 
 def create_variant(previous: Generation, *, request_id: str = "") -> Generation:

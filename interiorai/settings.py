@@ -313,6 +313,10 @@ GENERATION_DEADLINE_S = envint("GENERATION_DEADLINE_S", 900, minimum=30)
 ADMISSION_MAX_WAIT_S = envint("ADMISSION_MAX_WAIT_S", GENERATION_DEADLINE_S * 3 // 4, minimum=0)
 # How far back a new job looks for jobs of higher tiers arriving: at that rate they will cut in ahead of it.
 ADMISSION_ARRIVALS_WINDOW_S = envfloat("ADMISSION_ARRIVALS_WINDOW_S", 120.0, minimum=1)
+# The slow lane (generation/admission.py): a job refused at capacity may wait behind every standard job instead,
+# if its estimated wait is within SLOW_LANE_MAX_WAIT_S; it then has SLOW_LANE_DEADLINE_S to finish.
+SLOW_LANE_DEADLINE_S = envfloat("SLOW_LANE_DEADLINE_S", 6 * 3600.0, minimum=60)
+SLOW_LANE_MAX_WAIT_S = envfloat("SLOW_LANE_MAX_WAIT_S", SLOW_LANE_DEADLINE_S * 3 / 4, minimum=1)
 GENERATION_LEASE_S = envint("GENERATION_LEASE_S", 60, minimum=2)
 # How long a worker keeps trying to store and settle a result it has paid for (the database or the storage is
 # down) before it gives the job up; its lease is renewed meanwhile, so nobody buys the result a second time.

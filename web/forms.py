@@ -38,3 +38,6 @@ class GenerationForm(forms.Form):
     quality = forms.ChoiceField(choices=[(quality, quality) for quality in QUALITIES], initial="medium")
     n = forms.TypedChoiceField(choices=[(n, n) for n in range(1, 5)], coerce=int, initial=1, required=False)
     prompt = forms.CharField(max_length=PROMPT_MAX_CHARS, required=False, strip=True)
+    # Offered when we are at capacity: wait behind every other job (hours) instead of being turned away.
+    accept_slow = forms.BooleanField(required=False)
+    notify_email = forms.BooleanField(required=False)

@@ -25,6 +25,7 @@ from core.clientip import remote_addr
 from core.pacing import spend_request, spend_work
 from core.throttle import take
 from generation import finish, presenter, privacy, rooms, services
+from generation.admission import describe
 from generation.models import Generation, Room
 from generation.styles import ROOM_TYPES, STYLE_BY_SLUG, STYLES
 from web import verification
@@ -160,7 +161,7 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
     account = ensure_account(request.user)
     initial = {"style": request.GET.get("style") or STYLES[0].slug, "room_type": room.room_type, "quality": "medium"}
     form = GenerationForm(request.POST or None, initial=initial)
-    error, status = None, 200
+    error, status, slow_lane = None, 200, None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -174,9 +175,12 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
                 quality=data["quality"],
                 n=data["n"] or 1,
                 request_id=getattr(request, "request_id", ""),
+                accept_slow=data["accept_slow"],
+                notify_email=data["notify_email"],
             )
         except ApiError as exc:
             error, status = exc.message, exc.status_code
+            slow_lane = exc.extra.get("slow_lane")
         else:
             return redirect("generation-detail", pk=generation.pk)
     elif form.errors:
@@ -192,6 +196,7 @@ def room_detail(request: AuthenticatedRequest, pk: str) -> HttpResponse:
         "qualities": [(quality, quality in tier.allowed_qualities) for quality in QUALITIES],
         "image_counts": range(1, tier.max_images + 1),
         "error": error,
+        "slow_lane": slow_lane and {**slow_lane, "wait": describe(slow_lane["estimated_wait_s"])},
         "generations": room.generations.all()[:12],
     }
     return render(request, "web/room_detail.html", context, status=status)

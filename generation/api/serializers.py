@@ -48,6 +48,15 @@ class GenerationCreateSerializer(serializers.Serializer):
         default="",
         help_text="The URL of one of your webhook endpoints: this generation's final event goes to it alone.",
     )
+    accept_slow = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="If we are at capacity, wait in the slow lane (behind every other job, a deadline of hours) "
+        "instead of a 503. A 503 `at_capacity` says in `slow_lane.estimated_wait_s` how long that would be.",
+    )
+    notify_email = serializers.BooleanField(
+        required=False, default=False, help_text="Email me (my account's address) when it is done."
+    )
 
     def validate_style(self, value: str) -> str:
         if value not in STYLE_BY_SLUG:
@@ -88,6 +97,7 @@ class GenerationSerializer(serializers.ModelSerializer):
             "estimated_cost_usd",
             "charged",
             "cached",
+            "lane",
             "images",
             "error",
             "created_at",

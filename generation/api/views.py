@@ -133,6 +133,8 @@ class GenerationViewSet(
             n=data["n"],
             request_id=getattr(request, "request_id", ""),
             callback_url=data["callback_url"],
+            accept_slow=data["accept_slow"],
+            notify_email=data["notify_email"],
         )
         return Response(self.accepted_body(generation), status=status.HTTP_202_ACCEPTED)
 

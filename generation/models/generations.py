@@ -33,6 +33,10 @@ class Generation(models.Model):
         CAPTURED = "captured"
         RELEASED = "released"
 
+    class Lane(models.TextChoices):
+        STANDARD = "standard"
+        SLOW = "slow", "Slow lane: rides in the gaps, with a deadline of hours"
+
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -52,6 +56,8 @@ class Generation(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Provider calls made for this job.")
     cancel_requested = models.BooleanField(default=False)
 
+    lane = models.CharField(max_length=10, choices=Lane.choices, default=Lane.STANDARD)
+    notify_email = models.BooleanField(default=False, help_text="Email the owner when it ends.")
     queue = models.CharField(max_length=40, default="gen.standard")
     priority = models.PositiveSmallIntegerField(default=0)
     provider = models.CharField(max_length=40, blank=True)

@@ -24,6 +24,7 @@ from core.redis import as_text, count_due, redis_client
 
 PARKED = "gen:parked:{priority}"  # sorted set: "<id>|<images>|<queue>" -> when it may run (epoch seconds)
 TURNS = "gen:parked:turns:{priority}"  # hash: user id -> when that user's next parked job's turn comes
+SLOW = "slow"  # the slow lane's "priority" in these keys: below every level, and not one of LEVELS
 LEVELS = "gen:parked:levels"  # the priorities that have a parked set
 TURNS_TTL_S = 3600
 # Due at max(now + delay, the user's turn), on Redis's clock; the user's next turn moves one pace later.
@@ -66,40 +67,53 @@ def park(
     delay_s: float,
     user_id: object = "",
     pace_s: float = 0.0,
+    slow: bool = False,
 ) -> float:
     """Wait in Redis for `delay_s` and the user's turn, then a free slot: no message, no worker, nothing polled.
 
+    A slow-lane job waits in a set of its own, which the dispatcher books only with what the levels leave free.
     Returns when the job is due, on Redis's clock.
     """
     client = redis_client()
     member = Parked(str(generation_id), images, queue).member
-    keys = [PARKED.format(priority=priority), TURNS.format(priority=priority)]
+    level = SLOW if slow else priority
+    keys = [PARKED.format(priority=level), TURNS.format(priority=level)]
     due = client.register_script(PARK)(
         keys=keys, args=[member, f"{delay_s:.6f}", str(user_id), f"{pace_s:.6f}", TURNS_TTL_S]
     )
-    client.sadd(LEVELS, priority)
+    if not slow:
+        client.sadd(LEVELS, priority)
     return float(due)
 
 
 def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:
     """Forget a job that ended while parked, so no slot is ever booked for it."""
-    redis_client().zrem(PARKED.format(priority=priority), Parked(str(generation_id), images, queue).member)
+    member = Parked(str(generation_id), images, queue).member
+    pipe = redis_client().pipeline(transaction=False)
+    for level in (priority, SLOW):
+        pipe.zrem(PARKED.format(priority=level), member)
+    pipe.execute()
 
 
 def levels(client: redis.Redis) -> list[int]:
     return sorted((int(as_text(v)) for v in client.smembers(LEVELS)), reverse=True)
 
 
-def waiting_ahead(priority: int, within_s: float) -> bool:
-    """Whether a parked job of this priority or higher is due within `within_s`: it has the next slot first."""
+def waiting_ahead(priority: int, within_s: float, *, slow: bool = False) -> bool:
+    """Whether a parked job of this priority or higher is due within `within_s`: it has the next slot first.
+
+    Ahead of a slow-lane job stands every parked job, of every level and of the slow lane itself.
+    """
     client = redis_client()
-    ahead = [PARKED.format(priority=level) for level in levels(client) if level >= priority]
+    ahead = [PARKED.format(priority=level) for level in levels(client) if slow or level >= priority]
+    if slow:
+        ahead.append(PARKED.format(priority=SLOW))
     return count_due(client, ahead, within_s) > 0
 
 
 def parked_ids(client: redis.Redis) -> set[str]:
     """Every parked job's id (for the sweeper, which must not mistake a parked job for a lost one)."""
     ids: set[str] = set()
-    for level in levels(client):
+    for level in [*levels(client), SLOW]:
         ids.update(Parked.parse(m).generation_id for m in client.zrange(PARKED.format(priority=level), 0, -1))
     return ids

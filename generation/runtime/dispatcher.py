@@ -23,7 +23,7 @@ from core.ratelimit import Permit, permit_to_message
 from core.redis import redis_client, server_time
 from generation.provider import gates
 from generation.queue import messages
-from generation.queue.waiting import PARKED, Parked, levels
+from generation.queue.waiting import PARKED, SLOW, Parked, levels
 
 log = logging.getLogger("generation")
 LEADER = "gen:dispatcher:leader"
@@ -67,14 +67,17 @@ class Dispatcher(Loop):
         now = server_time(client)  # every host parks and books on Redis's clock, never its own
         started = time.monotonic()
         earliest = now + IDLE_S
-        for level in levels(client):
+        # The levels, highest first, then the slow lane, which only ever gets a slot free right now: it never books
+        # ahead of a standard job that may still come for it.
+        for level in [*levels(client), SLOW]:
             key = PARKED.format(priority=level)
+            lookahead = 0.0 if level == SLOW else self.lookahead_s()
             due: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=50)
             for member in due:
                 job = Parked.parse(member)
-                permit = limiter.acquire(job.images, max_wait_s=self.lookahead_s())
+                permit = limiter.acquire(job.images, max_wait_s=lookahead)
                 if not permit.granted:
-                    return min(max(permit.wait_s - self.lookahead_s(), 0.005), IDLE_S)
+                    return min(max(permit.wait_s - lookahead, 0.005), IDLE_S)
                 if client.zrem(key, member):
                     self.send(job, (target.name, permit))
                 else:
@@ -86,7 +89,7 @@ class Dispatcher(Loop):
 
     def wake_one(self, client: redis.Redis) -> None:
         now = server_time(client)
-        for level in levels(client):
+        for level in [*levels(client), SLOW]:
             key = PARKED.format(priority=level)
             oldest: list[Any] = client.zrangebyscore(key, "-inf", now, start=0, num=1)
             for member in oldest:

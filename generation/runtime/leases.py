@@ -148,6 +148,7 @@ def park_now(generation: Generation, seconds: float) -> None:
             delay_s=seconds,
             user_id=generation.owner_id,
             pace_s=slot_interval_s(generation.n),
+            slow=generation.lane == Generation.Lane.SLOW,
         )
     except Exception:
         # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.

@@ -149,16 +149,19 @@ def book_slot(
 ) -> tuple[Target, RateLimiter, Permit] | None:
     """A slot now or within RATE_LIMIT_MAX_WAIT_S, on the target or, if its limit is exhausted for longer than
     PROVIDER_FAILOVER_WAIT_S, on the next open target of the job's reach; otherwise the job parks (None)."""
-    if waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S):
-        # Jobs of this tier or a higher one are already waiting for the next slot: queue behind them.
+    slow = generation.lane == Generation.Lane.SLOW
+    if waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S, slow=slow):
+        # Jobs of this tier or a higher one (every job, for the slow lane) wait for the next slot: queue behind them.
         breaker_for(target).release_probe(worker)
         leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
         return None
-    permit = limiter.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
+    # A slow-lane job takes only a slot that is free now, on its first target: it rides in the gaps.
+    permit = limiter.acquire(generation.n, max_wait_s=0 if slow else settings.RATE_LIMIT_MAX_WAIT_S)
     if permit.granted:
         return target, limiter, permit
     wait = permit.wait_s
-    candidate = next_open(target, worker, limit) if wait > settings.PROVIDER_FAILOVER_WAIT_S else None
+    failing_over = not slow and wait > settings.PROVIDER_FAILOVER_WAIT_S
+    candidate = next_open(target, worker, limit) if failing_over else None
     while candidate is not None:
         other = limiter_for(candidate)
         permit = other.acquire(generation.n, max_wait_s=settings.RATE_LIMIT_MAX_WAIT_S)
