@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from generation.models import Generation
@@ -70,7 +71,10 @@ def firing_gauge(client: Any, metric: str) -> str:
 
 @pytest.fixture
 def staff(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("ops", password="x" * 12, email="ops@example.com", is_staff=True)
+    """Staff who may read /metrics and the ops page (staff status alone opens neither)."""
+    user = django_user_model.objects.create_user("ops", password="x" * 12, email="ops@example.com", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_metrics", "view_ops"]))
+    return user
 
 
 @pytest.mark.django_db

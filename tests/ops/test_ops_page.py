@@ -79,7 +79,9 @@ def test_the_priced_cost_is_shown_next_to_what_each_provider_reported(client, dj
         cost_usd=Decimal("0.04"),
         usage={"images": 1, "predict_time_s": 3.5},
     )
-    client.force_login(django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True))
+    ops = django_user_model.objects.create_user("ops", password="x" * 12, is_staff=True)
+    ops.user_permissions.add(Permission.objects.get(codename="view_ops"))
+    client.force_login(ops)
     rows = {row.provider: row for row in client.get("/admin/ops/").context["reconciliation"]}
     assert (rows["openai"].priced_usd, rows["openai"].image_input_tokens, rows["openai"].image_output_tokens) == (
         Decimal("0.0237"),

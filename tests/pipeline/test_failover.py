@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import LedgerEntry
+from generation import finish
 from generation.models import Generation, ProviderCall
 from generation.provider.gates import reach
 from tests.support.api import client_for
@@ -107,20 +108,27 @@ def test_a_worker_killed_while_waiting_on_a_prediction_leads_to_exactly_one_pred
 
 
 @pytest.mark.stack
-def test_cancelling_a_job_cancels_its_prediction(worker_factory, provider, make_user):
+def test_a_prediction_once_sent_follows_the_cancel_rule_and_a_job_that_ends_cancels_its_own(
+    worker_factory, provider, make_user
+):
     provider.configure(providers={"replicate": {"latency_s_min": 6, "latency_s_max": 6}})
     worker_factory(PROVIDER_CHAIN=f"replicate:{KONTEXT}")
     user = make_user("rosa", tier="pro")
-    (pk,) = submit(user, 1)
-    wait_for(lambda: ProviderCall.objects.filter(generation_id=pk).exclude(prediction_ids=[]).exists(), 30)
+    first, second = submit(user, 2)
+    sent = lambda pk: ProviderCall.objects.filter(generation_id=pk).exclude(prediction_ids=[]).exists()  # noqa: E731
+    wait_for(lambda: sent(first) and sent(second), 30, what="both predictions to be created")
 
-    assert client_for(user).post(f"/api/v1/generations/{pk}/cancel/").json()["status"] == "cancelled"
+    # The provider is working on it: a cancel is refused (409) and the result is delivered and charged.
+    refused = client_for(user).post(f"/api/v1/generations/{first}/cancel/")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "already_rendering"
+    # A job that ends otherwise while its prediction runs (here: support fails it) cancels the prediction.
+    assert finish.fail(Generation.objects.get(pk=second), code="support", message="Stopped by support.")
 
     replicate = lambda: provider.stats()["by_provider"]["replicate"]  # noqa: E731
     wait_for(lambda: replicate()["predictions"].get("canceled") == 1, 20, what="the prediction to be cancelled")
-    assert replicate()["images_total"] == 0
-    generation = Generation.objects.get(pk=pk)
-    assert generation.status == "cancelled" and generation.cost_usd == 0
+    delivered = wait_final(first, 60)
+    assert delivered.status == "succeeded" and charged_once(delivered)
+    assert Generation.objects.get(pk=second).cost_usd == 0
     assert_balanced(user)
 
 
