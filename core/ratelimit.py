@@ -51,16 +51,35 @@ end
 return {1, wait, at}
 """
 
-# Re-stamp a granted booking with the moment the request really leaves (ZADD XX GT: only ever later, never a
-# new member), so the database writes between admission and the call cannot make us look faster than we are.
+# Re-stamp a granted booking with the moment the request really leaves (ZADD GT: only ever later), so the
+# database writes between admission and the call cannot make us look faster than we are. A booking whose
+# entries already left the window (its worker froze, or waited on a slow database, past a whole window) is
+# booked again at now if the window has room, and refused (0) if not: the request must not leave uncounted.
 CONFIRM = """
 local now_t = redis.call('TIME')
 local now = tonumber(now_t[1]) * 1000 + math.floor(tonumber(now_t[2]) / 1000)
+local window = tonumber(ARGV[4])
+local lapsed = {0, 0}
 for i = 1, 2 do
   for j = 1, tonumber(ARGV[1 + i]) do
-    redis.call('ZADD', KEYS[i], 'XX', 'GT', now, ARGV[1] .. ':' .. j)
+    if not redis.call('ZSCORE', KEYS[i], ARGV[1] .. ':' .. j) then lapsed[i] = lapsed[i] + 1 end
   end
-  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4]) + 1000)
+end
+if lapsed[1] + lapsed[2] > 0 then
+  if redis.call('PTTL', KEYS[3]) > 0 then return 0 end
+  for i = 1, 2 do
+    local limit = tonumber(ARGV[4 + i])
+    if lapsed[i] > 0 and limit > 0 then
+      redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+      if redis.call('ZCARD', KEYS[i]) + lapsed[i] > limit then return 0 end
+    end
+  end
+end
+for i = 1, 2 do
+  for j = 1, tonumber(ARGV[1 + i]) do
+    redis.call('ZADD', KEYS[i], 'GT', now, ARGV[1] .. ':' .. j)
+  end
+  redis.call('PEXPIRE', KEYS[i], window + 1000)
 end
 return 1
 """
@@ -156,10 +175,13 @@ class RateLimiter:
             pipe.zrem(self.keys[1], *[f"{permit.token}:{j}" for j in range(1, permit.images + 1)] or ["-"])
             pipe.execute()
 
-    def confirm(self, permit: Permit) -> None:
-        """Move a granted booking to now, the moment its request leaves (see CONFIRM)."""
-        if permit.granted and (permit.requests or permit.images):
-            self._confirm(keys=self.keys[:2], args=[permit.token, permit.requests, permit.images, self.window_ms])
+    def confirm(self, permit: Permit) -> bool:
+        """Move a granted booking to now, the moment its request leaves; False if it lapsed and the window is full
+        (the request must not leave: see CONFIRM)."""
+        if not (permit.granted and (permit.requests or permit.images)):
+            return True
+        args = [permit.token, permit.requests, permit.images, self.window_ms, self.limits.rpm, self.limits.ipm]
+        return bool(self._confirm(keys=self.keys, args=args))
 
     def pause(self, seconds: float) -> None:
         """Hold every worker back from this model for `seconds` (the provider's retry-after)."""

@@ -199,14 +199,17 @@ def set_progress(generation: Generation, owner: str, progress: int, *, persist: 
     events.publish(generation, on_commit=False)
 
 
-def start_call(generation: Generation, provider: str, model: str) -> ProviderCall | None:
+def start_call(generation: Generation, provider: str, model: str, owner: str | None = None) -> ProviderCall | None:
     """Record the provider call before it is made, so calls upstream always equal calls recorded.
 
-    Only while the job is still running: None (and no call may be made) if it was cancelled meanwhile. The update
-    waits for a cancel that holds the job's row, and a cancel that comes after it sees the call and is refused.
+    Only while the job is still running (and, given `owner`, still under that worker's live lease, on the
+    database's clock): None, and no call may be made, if it was cancelled or taken back meanwhile. A worker that
+    froze past its lease wakes up to find it cannot buy the call its job's new worker is buying. The update waits
+    for a cancel that holds the job's row, and a cancel that comes after it sees the call and is refused.
     """
+    mine = Q(lease_owner=owner, lease_expires_at__gt=Now()) if owner is not None else Q()
     with transaction.atomic():
-        recorded = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING).update(
+        recorded = Generation.objects.filter(mine, pk=generation.pk, status=Status.RUNNING).update(
             attempts=F("attempts") + 1, provider=provider, model=model
         )
         if not recorded:
@@ -217,6 +220,14 @@ def start_call(generation: Generation, provider: str, model: str) -> ProviderCal
         )
     log.info("provider call start gen=%s attempt=%s provider=%s model=%s", generation.pk, call.attempt, provider, model)
     return call
+
+
+def withdraw_call(call: ProviderCall) -> None:
+    """Forget a recorded call that never left (its rate-limit slot lapsed first): calls recorded stay calls made.
+    A call the sweeper already closed is left as it is."""
+    with transaction.atomic():
+        if ProviderCall.objects.filter(pk=call.pk, outcome=ProviderCall.Outcome.IN_FLIGHT).delete()[0]:
+            Generation.objects.filter(pk=call.generation_id, attempts=call.attempt).update(attempts=F("attempts") - 1)
 
 
 def resumable_call(generation: Generation) -> ProviderCall | None:

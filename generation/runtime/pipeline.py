@@ -7,6 +7,7 @@ connection while the call is in flight, so a worker's threads need far fewer con
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -109,7 +110,20 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
         record_limiter_wait(permit.wait_s)
         leases.set_stage(generation, worker, Stage.WAITING, generation.progress)
         time.sleep(permit.wait_s)
-    call_provider(generation, target, worker, lambda: best_effort(limiter.confirm, permit))
+    call_provider(generation, target, worker, functools.partial(confirm_slot, limiter, permit))
+
+
+def confirm_slot(limiter: RateLimiter, permit: Permit) -> bool:
+    """Stamp the booked slot as the request leaves; False (and the slot given back) if it lapsed meanwhile and the
+    window has no room for it now. Without Redis the booking stands as it was: the request goes."""
+    try:
+        if limiter.confirm(permit):
+            return True
+    except redis.RedisError:
+        log.warning("could not stamp the slot %s; the booking stands", limiter.name, exc_info=True)
+        return True
+    best_effort(limiter.release, permit)
+    return False
 
 
 def job_reach(generation: Generation) -> int:
@@ -150,7 +164,11 @@ def book_slot(
     """A slot now or within RATE_LIMIT_MAX_WAIT_S, on the target or, if its limit is exhausted for longer than
     PROVIDER_FAILOVER_WAIT_S, on the next open target of the job's reach; otherwise the job parks (None)."""
     slow = generation.lane == Generation.Lane.SLOW
-    if waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S, slow=slow):
+    # A job holding the half-open probe goes first: the jobs parked ahead of it wait for the probe's answer, so
+    # queueing behind them would hand the probe back, again and again, for as long as they wait (an outage that
+    # never ends).
+    probing = breaker_for(target).state() != "closed"
+    if not probing and waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S, slow=slow):
         # Jobs of this tier or a higher one (every job, for the slow lane) wait for the next slot: queue behind them.
         breaker_for(target).release_probe(worker)
         leases.park(generation, seconds=0, reason="others waiting first", owner=worker)
@@ -182,19 +200,20 @@ def call_provider(
     generation: Generation,
     target: Target,
     worker: str,
-    leaving: Callable[[], None] = lambda: None,
+    leaving: Callable[[], bool] = lambda: True,
     *,
     resumed: ProviderCall | None = None,
 ) -> None:
-    """Make the one recorded call (or go on with `resumed`); `leaving` runs right before the request goes out."""
+    """Make the one recorded call (or go on with `resumed`); `leaving` runs right before the request goes out, and
+    the request stays home if it says False (its rate-limit slot is gone)."""
     photo = read_photo(generation, target, worker)
     if photo is None:
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
-    call = resumed or leases.start_call(generation, target.provider, target.model)
+    call = resumed or leases.start_call(generation, target.provider, target.model, owner=worker)
     if call is None:
         breaker_for(target).release_probe(worker)
-        return  # cancelled before the call was sent
+        return  # cancelled, or taken back by the sweeper, before the call was sent
     hooks = Hooks(
         submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
         wanted=lambda: with_connection(leases.still_mine, generation, worker),
@@ -205,7 +224,10 @@ def call_provider(
     ticker.start()
     # The call takes seconds to minutes: give this thread's database connection back to the pool meanwhile.
     connection.close()
-    leaving()
+    if not leaving():
+        ticker.stop()
+        withdraw(generation, call, target, worker)
+        return
     try:
         result = families.redesign(
             target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n, hooks=hooks
@@ -237,6 +259,15 @@ def with_connection(action: Callable[..., Any], *args: object) -> Any:
         return action(*args)
     finally:
         connection.close()
+
+
+def withdraw(generation: Generation, call: ProviderCall, target: Target, worker: str) -> None:
+    """The booked slot lapsed before the request left (this worker stalled past a whole window) and the window is
+    full: the call was never sent, so its record goes, and the job waits in line for a new slot."""
+    best_effort(breaker_for(target).release_probe, worker)
+    with_connection(leases.withdraw_call, call)
+    log.warning("slot lapsed before the call left gen=%s worker=%s: waiting again", generation.pk, worker)
+    leases.park(generation, seconds=0, reason="rate-limit slot lapsed", owner=worker)
 
 
 def abandon(generation: Generation, call: ProviderCall, target: Target, worker: str, how: str, elapsed: float) -> None:
