@@ -91,8 +91,10 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
         return
     limit = job_reach(generation)
     target, breaker_wait = pick_target(worker, limit)
-    if booked is not None and (target is None or not usable(booked[0], limit)):
-        best_effort(release_booking, *booked)  # the breakers moved on since the slot was booked
+    if booked is not None and (target is None or not usable(booked[0], limit) or probes_first(target, booked[0])):
+        # The breakers moved on since the slot was booked, or this job holds the probe of a target before the booked
+        # one: only a call to it can bring traffic back there (failback), so the job goes and the slot is given back.
+        best_effort(release_booking, *booked)
         booked = None
     elif booked is not None:
         target = target_named(booked[0]) or target  # the dispatcher may have booked a fallback that has room
@@ -124,6 +126,12 @@ def confirm_slot(limiter: RateLimiter, permit: Permit) -> bool:
         return True
     best_effort(limiter.release, permit)
     return False
+
+
+def probes_first(target: Target, booked_name: str) -> bool:
+    """Whether `target`, which the breakers let this job through to, is half-open (this job holds its single probe)
+    and not the target its slot was booked on."""
+    return target.name != booked_name and breaker_for(target).state() != "closed"
 
 
 def job_reach(generation: Generation) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 
 from billing.models import LedgerEntry
 from generation import finish
 from generation.models import Generation, ProviderCall
-from generation.provider.gates import reach
+from generation.provider.client import targets
+from generation.provider.gates import breaker_for, limiter_for, reach
+from generation.runtime import leases, pipeline
 from tests.support.api import client_for
 from tests.support.billing import assert_balanced
 from tests.support.jobs import create, make_room, submit
@@ -142,3 +145,28 @@ def test_a_tiers_price_cap_keeps_its_jobs_off_a_dearer_fallback_and_out_of_its_h
     cheap = create(free, make_room(free), quality="low")
     covered = create(pro, make_room(pro), quality="low")
     assert cheap.estimated_cost_usd < Decimal("0.04") <= covered.estimated_cost_usd  # the hold covers the dearest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_takes_the_primarys_probe_calls_the_primary_even_with_a_fallback_slot_booked(
+    provider, make_user, chain, settings
+):
+    # Seen in `make bench`'s primary outage with the second family: the dispatcher books the fallback while the
+    # primary is not closed, so every job reached its worker with a Replicate slot. The one that took OpenAI's
+    # half-open probe went to Replicate anyway and held the probe unused; OpenAI was never tried again (no failback)
+    # and the free tier, kept off the dearer fallback, waited for it until its deadline.
+    settings.SANDBOX_PORT = urlsplit(provider.url).port
+    settings.BREAKER_OPEN_S, settings.BREAKER_CONSECUTIVE_FAILURES = 0.1, 1
+    primary, fallback = targets()
+    breaker_for(primary).record(False, "someone")
+    time.sleep(0.15)  # half-open: the next job to ask takes the probe
+    user = make_user("petra", tier="pro")
+    generation = leases.claim(str(create(user, make_room(user)).pk), "w")
+    assert generation is not None
+    slot = limiter_for(fallback).acquire()
+    pipeline.admit(generation, "w", (fallback.name, slot))
+    generation.refresh_from_db()
+    assert (generation.status, generation.provider) == ("succeeded", "openai"), generation.error_code
+    assert breaker_for(primary).state() == "closed", "the probe succeeded: traffic returns to the primary"
+    assert limiter_for(fallback).in_window()[0] == 0, "the fallback's slot was given back"
+    assert provider.stats()["by_provider"]["replicate"]["requests_total"] == 0
