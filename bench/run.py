@@ -155,6 +155,45 @@ class Observer(threading.Thread):
         self.poll_sandbox()
 
 
+class Publishes(threading.Thread):
+    """When InteriorAI published each job's updates: the moment each was appended to the job's event log in Redis.
+
+    The product numbers and keeps every WebSocket update right after the commit that made it (`events.update`, run
+    by `transaction.on_commit`), before sending it; the benchmark's private Redis reports each append to its
+    subscribers (a keyspace notification), so the last one per job is when its final state left after commit.
+    Redis restarted empty (the chaos scenario) forgets the setting: it is set again on every reconnect.
+    """
+
+    PATTERN = "__keyspace@0__:events:*:log"
+
+    def __init__(self, redis_url: str) -> None:
+        super().__init__(daemon=True, name="publishes")
+        self.redis_url = redis_url
+        self.last: dict[str, float] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        import redis
+
+        while not self.halt.is_set():
+            try:
+                client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)
+                client.config_set("notify-keyspace-events", "Kl")
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(self.PATTERN)
+                while not self.halt.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message and message.get("data") in (b"rpush", "rpush"):
+                        channel = message["channel"].decode()
+                        self.last[channel.rsplit(":", 2)[-2]] = time.time()
+            except Exception:
+                self.halt.wait(0.2)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=5)
+
+
 # InteriorAI's database view -------------------------------------------------------------------------------------
 
 
@@ -168,9 +207,9 @@ def interiorai_idle(timeout: float) -> None:
         time.sleep(0.5)
 
 
-def interiorai_facts(since: float) -> dict[str, Any]:
+def interiorai_facts(since: float, wait_s: float = 45) -> dict[str, Any]:
     """Every job created in the scenario; waits (bounded) until each is final or past its deadline plus a grace."""
-    from django.db.models import Count, Q
+    from django.db.models import Count, Min, Q
     from django.utils import timezone
 
     from generation.models import Generation, ProviderCall
@@ -178,7 +217,7 @@ def interiorai_facts(since: float) -> dict[str, Any]:
     start = datetime.fromtimestamp(since - 2, tz=UTC)
     rows = Generation.objects.filter(created_at__gte=start)
     grace = 10
-    limit = time.monotonic() + 45
+    limit = time.monotonic() + wait_s
     while time.monotonic() < limit:
         open_rows = rows.exclude(status__in=Generation.FINAL)
         latest = open_rows.order_by("-deadline_at").values_list("deadline_at", flat=True).first()
@@ -186,6 +225,8 @@ def interiorai_facts(since: float) -> dict[str, Any]:
             break
         time.sleep(0.5)
     facts: dict[str, Any] = {"rows": {}, "lost": {}}
+    # The first provider call of each job is written just before it is sent: when the job really started.
+    rows = rows.annotate(first_call_at=Min("calls__started_at"))
     for row in rows.values(
         "id",
         "status",
@@ -194,9 +235,13 @@ def interiorai_facts(since: float) -> dict[str, Any]:
         "created_at",
         "started_at",
         "finished_at",
+        "deadline_at",
+        "first_call_at",
         "attempts",
         "provider",
         "cost_usd",
+        "lane",
+        "cached",
     ):
         token = row["prompt"].split()[-1] if row["prompt"] else ""
         entry = {
@@ -207,7 +252,12 @@ def interiorai_facts(since: float) -> dict[str, Any]:
             "provider": row["provider"],
             "cost_usd": str(row["cost_usd"]),
             "created_at": row["created_at"].timestamp(),
-            "finished_at": row["finished_at"].timestamp() if row["finished_at"] else None,
+            "started_at": stamp(row["started_at"]),
+            "first_call_at": stamp(row["first_call_at"]),
+            "finished_at": stamp(row["finished_at"]),
+            "deadline_at": stamp(row["deadline_at"]),
+            "lane": row["lane"],
+            "cached": row["cached"],
         }
         facts["rows"][str(row["id"])] = entry
         if row["status"] not in Generation.FINAL:
@@ -223,6 +273,10 @@ def interiorai_facts(since: float) -> dict[str, Any]:
     calls = ProviderCall.objects.filter(generation__created_at__gte=start)
     facts["calls_by_outcome"] = dict(Counter_of(calls.values_list("outcome", flat=True)))
     return facts
+
+
+def stamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
 
 
 def Counter_of(values: Any) -> dict[str, int]:
@@ -245,9 +299,15 @@ def scenario_seed(scenario: profile.Scenario) -> int:
     return profile.SEED + zlib.crc32(scenario.key.encode()) % 10_000
 
 
-def drain_s(system: System) -> float:
+def drain_s(system: System, scenario: profile.Scenario) -> float:
     # Jobs that are accepted can take until their deadline (30 s); synchronous ones end with the request.
+    if system.kind == "interiorai" and scenario.slow_lane:
+        return 42.0 + slow_lane_extra_s()  # slow-lane jobs have until their own, longer deadline
     return 42.0 if system.kind in ("interiorai", "litellm") else profile.DEADLINE_S + 3
+
+
+def slow_lane_extra_s() -> float:
+    return float(profile.SLOW_LANE_DEADLINE_S - profile.GENERATION_DEADLINE_S)
 
 
 def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> dict[str, Any]:
@@ -256,7 +316,7 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     if system.kind == "interiorai":
         interiorai_idle(45)
     setup_s = 30 + scenario.users * 0.3  # opening sessions and first uploads; bounded, not measured as load
-    hard_stop_s = scenario.window_s + drain_s(system) + (35 if scenario.burst else 0)
+    hard_stop_s = scenario.window_s + drain_s(system, scenario) + (35 if scenario.burst else 0)
     family = "litellm" if system.kind == "litellm" else "product"  # naive and InteriorAI share the database
     run_dir = VAR / "runs" / f"{system.name}-{scenario.key}"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -278,6 +338,9 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     (run_dir / "config.json").write_text(json.dumps(config))
     observer = Observer(system, ctx.sandbox)
     observer.start()
+    publishes = Publishes(ctx.redis.url) if system.kind == "interiorai" else None
+    if publishes:
+        publishes.start()
     loader = Proc(
         "load",
         [sys.executable, "-m", "bench.load", str(run_dir / "config.json"), str(run_dir / "load.json")],
@@ -313,8 +376,12 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         loader.stop(timeout=5)
     load = json.loads((run_dir / "load.json").read_text()) if (run_dir / "load.json").exists() else {"jobs": []}
     ctx.rooms[family].update(load.get("rooms", {}))
-    db = interiorai_facts(load.get("t0", time.time())) if system.kind == "interiorai" else None
+    db = None
+    if system.kind == "interiorai":
+        db = interiorai_facts(load.get("t0", time.time()), 45 + (slow_lane_extra_s() if scenario.slow_lane else 0))
     observer.stop()
+    if publishes:
+        publishes.stop()
     stats = ctx.sandbox.stats()
     requests = sorted(observer.records.values(), key=lambda r: r["id"])
     (run_dir / "sandbox-requests.json").write_text(json.dumps(requests))
@@ -330,6 +397,8 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         db=db,
         rss=observer.peak,
         unit_price=ctx.unit_price,
+        events=events,
+        publishes=publishes.last if publishes else None,
     )
     run["system_variant"] = system.name
     run["system"] = system.name.split("-")[0]
