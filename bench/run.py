@@ -553,6 +553,9 @@ def main() -> None:
             log(f"{name}: starting")
             system.start()
             try:
+                if name == "interiorai" and scenarios:
+                    results["roundtrips"] = roundtrips(system, users_file)
+                    log(f"  one accept: {brief_roundtrips(results['roundtrips'])}")
                 for index, scenario in enumerate(scenarios):
                     if time.monotonic() - began > MAX_TOTAL_S:
                         results["skipped"].append({"system": name, "scenario": scenario.key, "why": "time budget"})
@@ -591,6 +594,37 @@ def main() -> None:
 
         report.render(args.out)
     log(f"done in {time.monotonic() - began:.0f}s; results in {args.out}")
+
+
+def roundtrips(system: System, users_file: Path) -> dict[str, Any]:
+    """What one `POST /api/v1/generations/` costs in SQL queries, Redis round trips and Celery messages."""
+    out = VAR / "roundtrips.json"
+    out.unlink(missing_ok=True)
+    # The probe's jobs are deleted at once; their messages go to a broker database no worker reads.
+    broker = urlunparse(urlparse(system.env["REDIS_URL"])._replace(path="/1"))
+    env = {**system.env, "CELERY_BROKER_URL": broker, "LOG_LEVEL": "ERROR"}
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "bench.roundtrips", str(users_file), str(out)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+        return dict(json.loads(out.read_text()))
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return {"error": f"{type(exc).__name__}: {detail.decode(errors='replace')[-500:]}"}
+
+
+def brief_roundtrips(counts: dict[str, Any]) -> str:
+    if "error" in counts:
+        return str(counts["error"])
+    return (
+        f"{counts['sql_queries']} SQL queries, {counts['redis_round_trips']} Redis round trips, "
+        f"{counts['celery_publishes']} Celery publish (median of {counts['requests'] - 1} warm requests)"
+    )
 
 
 def brief(run: dict[str, Any]) -> str:
