@@ -30,19 +30,19 @@ class Tally:
     def __init__(self) -> None:
         self.on = False
         self.lock = threading.Lock()
-        self.round_trips = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.round_trips: Counter[str] = Counter()  # "sync" (redis-py) and "async" (the channel layer's)
         self.commands: Counter[str] = Counter()
         self.publishes = 0
 
-    def reset(self) -> None:
-        self.round_trips, self.commands, self.publishes = 0, Counter(), 0
-
-    def packet(self) -> None:
+    def packet(self, kind: str) -> None:
         if self.on:
             with self.lock:
-                self.round_trips += 1
+                self.round_trips[kind] += 1
 
-    def command(self, args: tuple[Any, ...]) -> None:
+    def command(self, args: Any) -> None:
         if self.on and args:
             name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
             with self.lock:
@@ -55,40 +55,41 @@ def instrument(tally: Tally) -> None:
     import redis.connection as sync_connection
     from celery.signals import before_task_publish
 
-    for module in (sync_connection, async_connection):
-        cls = module.AbstractConnection
-        pack, pack_many, send = cls.pack_command, cls.pack_commands, cls.send_packed_command
+    sync = sync_connection.AbstractConnection
+    sync_send, sync_command, sync_many = sync.send_packed_command, sync.send_command, sync.pack_commands
 
-        def pack_command(self: Any, *args: Any, _pack: Any = pack) -> Any:
+    def send_packed_command(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        tally.packet("sync")
+        return sync_send(self, command, *args, **kwargs)
+
+    def send_command(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tally.command(args)
+        return sync_command(self, *args, **kwargs)
+
+    def pack_commands(self: Any, commands: Any) -> Any:
+        commands = [tuple(c) for c in commands]
+        for args in commands:
             tally.command(args)
-            return _pack(self, *args)
+        return sync_many(self, commands)
 
-        def pack_commands(self: Any, commands: Any, _pack_many: Any = pack_many) -> Any:
-            commands = [tuple(c) for c in commands]
-            for args in commands:
-                tally.command(args)
-            was, tally.on = tally.on, False  # a pipeline packed through pack_command must not count twice
-            try:
-                return _pack_many(self, commands)
-            finally:
-                tally.on = was
+    sync.send_packed_command = send_packed_command  # type: ignore[method-assign]
+    sync.send_command = send_command  # type: ignore[method-assign]
+    sync.pack_commands = pack_commands  # type: ignore[method-assign]
 
-        cls.pack_command = pack_command  # type: ignore[method-assign]
-        cls.pack_commands = pack_commands  # type: ignore[method-assign]
-        if module is sync_connection:
+    # The asyncio client (the channel layer's) packs every command, a pipeline's too, through pack_command.
+    aio = async_connection.AbstractConnection
+    aio_send, aio_pack = aio.send_packed_command, aio.pack_command
 
-            def send_sync(self: Any, command: Any, *args: Any, _send: Any = send, **kwargs: Any) -> Any:
-                tally.packet()
-                return _send(self, command, *args, **kwargs)
+    async def send_async(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        tally.packet("async")
+        return await aio_send(self, command, *args, **kwargs)
 
-            cls.send_packed_command = send_sync  # type: ignore[method-assign]
-        else:
+    def pack_async(self: Any, *args: Any) -> Any:
+        tally.command(args)
+        return aio_pack(self, *args)
 
-            async def send_async(self: Any, command: Any, *args: Any, _send: Any = send, **kwargs: Any) -> Any:
-                tally.packet()
-                return await _send(self, command, *args, **kwargs)
-
-            cls.send_packed_command = send_async  # type: ignore[method-assign]
+    aio.send_packed_command = send_async  # type: ignore[method-assign]
+    aio.pack_command = pack_async  # type: ignore[method-assign]
 
     def published(**_: Any) -> None:
         if tally.on:
@@ -131,7 +132,8 @@ def measure(users: list[dict[str, Any]]) -> dict[str, Any]:
             {
                 "status": response.status_code,
                 "sql_queries": len(queries.captured_queries),
-                "redis_round_trips": tally.round_trips,
+                "redis_round_trips": sum(tally.round_trips.values()),
+                "channel_layer_round_trips": tally.round_trips["async"],
                 "redis_commands": dict(tally.commands),
                 "celery_publishes": tally.publishes,
                 "position": data.get("position"),
@@ -154,6 +156,7 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": len(samples),
         "sql_queries": typical("sql_queries"),
         "redis_round_trips": typical("redis_round_trips"),
+        "channel_layer_round_trips": typical("channel_layer_round_trips"),
         "celery_publishes": typical("celery_publishes"),
         "redis_commands": warm[-1]["redis_commands"] if warm else {},
         "cold": samples[0] if samples else None,

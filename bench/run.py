@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -549,7 +550,9 @@ def main() -> None:
                 )
                 log(f"{name}: skipped (no virtualenv)")
                 continue
-            scenarios = [s for s in mode.scenarios_for(name) if not wanted or s.name in wanted or s.key in wanted]
+            scenarios = [
+                with_slow_lane(s) for s in mode.scenarios_for(name) if not wanted or s.name in wanted or s.key in wanted
+            ]
             log(f"{name}: starting")
             system.start()
             try:
@@ -594,6 +597,15 @@ def main() -> None:
 
         report.render(args.out)
     log(f"done in {time.monotonic() - began:.0f}s; results in {args.out}")
+
+
+def with_slow_lane(scenario: profile.Scenario) -> profile.Scenario:
+    """`BENCH_SLOW_LANE=free=1,paid=0`: every scenario's users take the slow lane with these shares when offered."""
+    spec = os.environ.get("BENCH_SLOW_LANE", "")
+    if not spec:
+        return scenario
+    shares = {k.strip(): float(v) for k, _, v in (part.partition("=") for part in spec.split(",")) if v}
+    return dataclasses.replace(scenario, slow_lane_free=shares.get("free", 0.0), slow_lane_paid=shares.get("paid", 0.0))
 
 
 def roundtrips(system: System, users_file: Path) -> dict[str, Any]:
