@@ -220,6 +220,15 @@ def losses(run: dict[str, Any], top: int = 3) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v * 100:.1f}%" for v, k in biggest) or "no loss measured"
 
 
+def deadline_why(run: dict[str, Any]) -> str:
+    a, e = run.get("accepted_delivered") or {}, run.get("estimate_accuracy") or {}
+    return (
+        f"worst {key(run)}: {a.get('deadline_failed')} of {a.get('accepted')} ({share(a.get('deadline_share'))}); "
+        f"there the 202's wait was short for {share(e.get('later_than_predicted_share'))} of jobs "
+        f"(actual - predicted P90 {fmt(e.get('error_p90_s'))} s)"
+    )
+
+
 def target_rows(results: dict[str, Any]) -> list[Target]:
     ours = [r for r in results["runs"] if variant(r) == "interiorai"]
     rows: list[Target] = []
@@ -269,10 +278,7 @@ def target_rows(results: dict[str, Any]) -> list[Target]:
             f"{total} of {judged} accepted missed it ({share(total / judged if judged else None)})",
             total == 0 if judged else None,
             f"{share(1 - total / judged if judged else None)} kept",
-            f"worst {key(worst[0])}: {worst[1].get('deadline_failed')} of {worst[1].get('accepted')} "
-            f"({share(worst[1].get('deadline_share'))}); admission estimates the wait, the line then moves slower"
-            if worst
-            else "",
+            deadline_why(worst[0]) if worst else "",
         )
     )
     saturated = [r for r in ours if (r.get("offered_ratio") or 0) >= 1.2 and r["scenario"] in ("steady", "burst")]
@@ -297,10 +303,9 @@ def target_rows(results: dict[str, Any]) -> list[Target]:
                 worst_ws["ws_p95_ms"] < 100,
                 f"{sum(1 for r in ws if r['ws_p95_ms'] < 100)}/{len(ws)} scenarios under 100 ms; "
                 f"{fmt(100 / worst_ws['ws_p95_ms'])}x at worst",
-                f"P50 {fmt(worst_ws.get('ws_p50_ms'))} ms there, machine load "
-                f"{fmt((worst_ws.get('machine_load_1m') or {}).get('mean'))} on {cpus(results)} cores: the web "
-                "processes that hold the sockets are busy accepting "
-                f"(measured from {worst_ws.get('ws_basis', 'finished_at')})",
+                f"P50 {fmt(worst_ws.get('ws_p50_ms'))} ms there (from {worst_ws.get('ws_basis', 'finished_at')}; "
+                f"from finished_at P95 {fmt(worst_ws.get('ws_from_finished_p95_ms'))} ms), machine load "
+                f"{fmt((worst_ws.get('machine_load_1m') or {}).get('mean'))} on {cpus(results)} cores",
             )
         )
     for r in saturated:
@@ -315,8 +320,9 @@ def target_rows(results: dict[str, Any]) -> list[Target]:
                 f"{fmt(0.5 / x if x else None)}x of the target",
                 f"free {free.get('delivered', free.get('ok'))}/{free.get('offered', free.get('submitted'))} delivered "
                 f"({free.get('refused')} refused), paid {paid.get('delivered', paid.get('ok'))}/"
-                f"{paid.get('offered', paid.get('submitted'))} ({paid.get('refused')} refused): the free jobs let in "
-                "are those admitted when the line was short",
+                f"{paid.get('offered', paid.get('submitted'))} ({paid.get('refused')} refused); delivered waits P50 "
+                f"paid {fmt(r.get('wait_paid_p50_s'))} s, free {fmt(r.get('wait_free_p50_s'))} s: free jobs are "
+                "refused at the door rather than queued behind paid ones",
             )
         )
     return rows
@@ -477,10 +483,12 @@ def roundtrips_text(results: dict[str, Any]) -> str:
         return f"Not measured: {rt['error']}"
     cold = rt.get("cold") or {}
     commands = ", ".join(f"{k} {v}" for k, v in sorted((rt.get("redis_commands") or {}).items()))
+    handshake = " (it connects afresh for the event: HELLO, CLIENT SETINFO)" if "HELLO" in commands else ""
     return (
         f"One `POST /api/v1/generations/` (median of {rt['requests'] - 1} warm requests, free users, workers up): "
-        f"**{fmt(rt['sql_queries'])} SQL queries**, **{fmt(rt['redis_round_trips'])} Redis round trips** "
-        f"({commands}), **{fmt(rt['celery_publishes'])} Celery publish**; the 202 said position "
+        f"**{fmt(rt['sql_queries'])} SQL queries**, **{fmt(rt['redis_round_trips'])} Redis round trips**, "
+        f"{fmt(rt.get('channel_layer_round_trips'))} of them the channel layer's{handshake} "
+        f"(commands: {commands}), **{fmt(rt['celery_publishes'])} Celery publish**; the 202 said position "
         f"{(rt.get('samples') or [{}])[-1].get('position')}, estimated wait "
         f"{(rt.get('samples') or [{}])[-1].get('estimated_wait_s')} s. The first request of the process (cold): "
         f"{cold.get('sql_queries')} SQL, {cold.get('redis_round_trips')} Redis round trips."
