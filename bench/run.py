@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from bench import analyze, profile
+from bench import publishes as bench_publishes
 from bench.stack import InteriorAI, InteriorAIFailover, LiteLLMPeer, NaiveDaphne, NaiveGunicorn, Redis, Sandbox, System
 from harness.procs import ROOT, Proc, install_signal_handlers, stop_all
 
@@ -154,45 +155,6 @@ class Observer(threading.Thread):
         self.halt.set()
         self.join(timeout=10)
         self.poll_sandbox()
-
-
-class Publishes(threading.Thread):
-    """When InteriorAI published each job's updates: the moment each was appended to the job's event log in Redis.
-
-    The product numbers and keeps every WebSocket update right after the commit that made it (`events.update`, run
-    by `transaction.on_commit`), before sending it; the benchmark's private Redis reports each append to its
-    subscribers (a keyspace notification), so the last one per job is when its final state left after commit.
-    Redis restarted empty (the chaos scenario) forgets the setting: it is set again on every reconnect.
-    """
-
-    PATTERN = "__keyspace@0__:events:*:log"
-
-    def __init__(self, redis_url: str) -> None:
-        super().__init__(daemon=True, name="publishes")
-        self.redis_url = redis_url
-        self.last: dict[str, float] = {}
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        import redis
-
-        while not self.halt.is_set():
-            try:
-                client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)
-                client.config_set("notify-keyspace-events", "Kl")
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.psubscribe(self.PATTERN)
-                while not self.halt.is_set():
-                    message = pubsub.get_message(timeout=0.5)
-                    if message and message.get("data") in (b"rpush", "rpush"):
-                        channel = message["channel"].decode()
-                        self.last[channel.rsplit(":", 2)[-2]] = time.time()
-            except Exception:
-                self.halt.wait(0.2)
-
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(timeout=5)
 
 
 # InteriorAI's database view -------------------------------------------------------------------------------------
@@ -339,9 +301,11 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     (run_dir / "config.json").write_text(json.dumps(config))
     observer = Observer(system, ctx.sandbox)
     observer.start()
-    publishes = Publishes(ctx.redis.url) if system.kind == "interiorai" else None
-    if publishes:
-        publishes.start()
+    published = run_dir / "publishes.txt"
+    publishes = None
+    if system.kind == "interiorai":
+        argv = [sys.executable, "-m", "bench.publishes", ctx.redis.url, str(published)]
+        publishes = Proc("publishes", argv, {**os.environ, "PYTHONPATH": str(ROOT)}, run_dir / "publishes.log").start()
     loader = Proc(
         "load",
         [sys.executable, "-m", "bench.load", str(run_dir / "config.json"), str(run_dir / "load.json")],
@@ -399,7 +363,7 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         rss=observer.peak,
         unit_price=ctx.unit_price,
         events=events,
-        publishes=publishes.last if publishes else None,
+        publishes=bench_publishes.last_per_job(published) if publishes else None,
     )
     run["system_variant"] = system.name
     run["system"] = system.name.split("-")[0]
