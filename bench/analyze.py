@@ -120,6 +120,7 @@ def summarize(
         "succeeded": len(got),
         "failed": len(jobs) - len(got) - lost,
         "lost": lost,
+        "unfinished_in_deadline": len((db or {}).get("unfinished", {})) if db else None,
         "duplicated": len(duplicated_tokens),
         "rerendered_after_drop": len(rerendered_tokens),
         "duplicated_db": len(db.get("duplicated_tokens", [])) if db else None,

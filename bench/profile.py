@@ -61,7 +61,8 @@ def limit_per_s() -> float:
 
 # InteriorAI, configured as an operator would for this provider, its durations scaled like the provider's -----
 GENERATION_DEADLINE_S = 30
-SLOW_LANE_DEADLINE_S = 60
+SLOW_LANE_DEADLINE_S = int(scaled(6 * 3600))  # 720 s
+SLOW_LANE_DRAIN_S = 240  # how much longer a scenario with the slow lane waits for its jobs to end
 WORKERS = 2
 WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # daphne processes on one socket (interiorai.serve)
 WORKER_CONCURRENCY = 8
@@ -82,8 +83,7 @@ def interiorai_env() -> dict[str, str]:
         # How far back admission looks for arrivals that cut in: 120 s real, scaled like every other duration (left
         # at 120 s, a 15 s window's arrivals would be spread over 120 s and the estimate would ignore most of them).
         "ADMISSION_ARRIVALS_WINDOW_S": str(scaled(120)),
-        # The slow lane: 6 h real would be 12 min here, longer than any scenario can wait for. Its deadline is the
-        # setting's minimum (60 s, twice the standard one) and it admits waits up to 3/4 of it, as the product does.
+        # The slow lane, scaled like the rest: 6 h -> 12 min, admitting waits up to 3/4 of it (4.5 h -> 9 min).
         "SLOW_LANE_DEADLINE_S": str(SLOW_LANE_DEADLINE_S),
         "SLOW_LANE_MAX_WAIT_S": str(SLOW_LANE_DEADLINE_S * 3 // 4),
         "GENERATION_LEASE_S": "4",  # renewed every 5 progress ticks (1 s)
