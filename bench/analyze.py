@@ -457,6 +457,40 @@ def subtract(intervals: list[Interval], cut: list[Interval]) -> list[Interval]:
     return out
 
 
+def clip(intervals: list[Interval], within: Interval) -> list[Interval]:
+    return [(max(a, within[0]), min(b, within[1])) for a, b in intervals if a < within[1] and b > within[0]]
+
+
+def free_slots(calls: list[float], limit: int, window: float, busy: Interval) -> list[tuple[float, float, int]]:
+    """(from, to, free slots) over the busy window: each call holds a slot for `window` from when it arrived."""
+    events = sorted([(at, 1) for at in calls] + [(at + window, -1) for at in calls])
+    out: list[tuple[float, float, int]] = []
+    used, cursor = 0, busy[0]
+    for at, change in events:
+        if at > cursor:
+            stop = min(at, busy[1])
+            if stop > cursor:
+                out.append((cursor, stop, max(limit - used, 0)))
+            cursor = max(cursor, stop)
+        used += change
+    if cursor < busy[1]:
+        out.append((cursor, busy[1], max(limit - used, 0)))
+    return out
+
+
+def slot_seconds(free: list[tuple[float, float, int]], intervals: list[Interval]) -> float:
+    """Free slots x seconds inside `intervals` (both sorted, neither overlapping itself)."""
+    total, i = 0.0, 0
+    for a, b, slots in free:
+        while i < len(intervals) and intervals[i][1] <= a:
+            i += 1
+        j = i
+        while j < len(intervals) and intervals[j][0] < b:
+            total += slots * max(min(b, intervals[j][1]) - max(a, intervals[j][0]), 0.0)
+            j += 1
+    return total
+
+
 def is_image_call(record: dict[str, Any]) -> bool:
     """An image call to the primary family (the limit the goodput is measured against): no moderation, no polls."""
     return record.get("provider", "openai") == "openai" and "/images/" in str(record.get("endpoint", ""))
@@ -516,9 +550,12 @@ class Demand:
             row = rows.get(job.get("id") or "")
             start = row["created_at"] if row else job.get("t_accepted", job["t_submit"])
             end = (row or {}).get("finished_at") or job.get("t_final") or math.inf
+            calls_of_job = by_token.get(job["token"], [])
+            if calls_of_job:  # a synchronous server keeps calling after its client gave up
+                end = max(end, max(c.get("received_at") or start for c in calls_of_job))
             spans: list[Interval] = []
             cursor: float | None = start
-            for call in by_token.get(job["token"], []):
+            for call in calls_of_job:
                 at = call.get("received_at") or start
                 if cursor is not None:
                     spans.append((cursor, min(at, end)))
@@ -534,60 +571,70 @@ class Demand:
         return union(i for token, spans in self.waiting.items() if select is None or select(token) for i in spans)
 
     def goodput(self, system: str, delivered: int, start: float | None, end: float | None) -> dict[str, Any] | None:
-        """Split the ideal (the limit x the busy window) into what delivered results and what was lost where."""
+        """Split the ideal (the limit x the busy window) into what delivered results and what was lost where.
+
+        A call holds one of the provider's `limit` slots for its window, from when it reached the provider (the
+        sandbox counts a sliding window the same way). The calls made are counted by what they gave (delivered, 200s
+        not delivered, failed); the slots left free are integrated over time (free slots x seconds / window) and
+        charged to what was happening then: jobs waiting (the limiter's safety margin, then idle), nobody waiting
+        (ramp-up, drain, no demand) or the provider down. `window_edges` is what calls near the ends of the busy
+        window hold outside it: the shares then add up to 1.
+        """
         if start is None or end is None or end <= start:
             return None
-        limit = profile.limit_per_s()
+        limit = min(profile.PROVIDER_RPM, profile.PROVIDER_IPM)
         window = profile.WINDOW_S
         safety = float(profile.interiorai_env()["RATE_LIMIT_SAFETY_S"]) if system == "interiorai" else 0.0
         busy = (start, end)
-        span = end - start
-        ideal = limit * span
-        inside = [c for c in self.calls if start <= (c.get("received_at") or 0.0) <= end]
-        slotted = [c for c in inside if takes_slot(c, self.outages)]
-        ok = sum(1 for c in slotted if c.get("status") == 200)
-        failed = len(slotted) - ok
+        ideal = limit / window * (end - start)
+        slotted = [c for c in self.calls if takes_slot(c, self.outages)]
+        inside = [c for c in slotted if start <= (c.get("received_at") or 0.0) <= end]
+        ok = sum(1 for c in inside if c.get("status") == 200)
+        free = free_slots([c.get("received_at") or 0.0 for c in slotted], limit, window, busy)
         down = union((max(a, start), min(b, end)) for a, b in self.outages if a < end and b > start)
         demand = subtract([(max(a, start), min(b, end)) for a, b in self.covered() if a < end and b > start], down)
         idle = subtract(subtract([busy], demand), down)
-        # Ramp-up: no job waited yet, or the line had not yet filled one window's burst; drain: after the last job
-        # stopped waiting (its last call left) until the last result arrived.
-        burst = min(profile.PROVIDER_RPM, profile.PROVIDER_IPM)
-        saturated = self.first_time_waiting(burst)
+        # Ramp-up: before the line first held one window's burst (or before anyone waited, if it never did);
+        # drain: after the last job stopped waiting (its last call left) until the last result arrived.
+        saturated = self.first_time_waiting(limit)
         ramp_end = saturated if saturated is not None else (demand[0][0] if demand else end)
         drain_start = demand[-1][1] if demand else start
-        ramp = length(idle, (start, max(ramp_end, start)))
-        drain = length(idle, (min(drain_start, end), end))
-        gaps = length(idle) - ramp - drain
-        demand_s = length(demand)
-        safety_slots = limit * demand_s * safety / (window + safety)
-        idle_waiting = limit * demand_s - safety_slots - len(slotted)
+        ramp = clip(idle, (start, max(ramp_end, start)))
+        drain = clip(idle, (min(drain_start, end), end))
+        gaps = subtract(subtract(idle, ramp), drain)
+        free_waiting = slot_seconds(free, demand) / window
+        safety_slots = min(len(inside) * safety / window, free_waiting)
+        lost_free = {
+            "safety_margin": safety_slots,
+            "idle_while_waiting": free_waiting - safety_slots,
+            "ramp_up": slot_seconds(free, ramp) / window,
+            "drain": slot_seconds(free, drain) / window,
+            "no_demand": slot_seconds(free, gaps) / window,
+            "provider_down": slot_seconds(free, down) / window,
+        }
+        edges = ideal - len(inside) - sum(lost_free.values())
 
         def share(slots: float) -> float:
             return round(slots / ideal, 3)
 
         return {
             "ideal_calls": round(ideal, 1),
-            "busy_window_s": round(span, 2),
-            "calls_taking_a_slot": len(slotted),
-            "busy_share": share(len(slotted)),
-            "delivered": share(delivered),
+            "busy_window_s": round(end - start, 2),
+            "calls_taking_a_slot": len(inside),
+            "busy_share": share(len(inside)),
+            "delivered": share(min(delivered, ok)),
             "lost": {
                 "unused_200": share(max(ok - delivered, 0)),
-                "failed_calls": share(failed),
-                "safety_margin": share(safety_slots),
-                "idle_while_waiting": share(idle_waiting),
+                "failed_calls": share(len(inside) - ok),
+                **{name: share(slots) for name, slots in lost_free.items()},
                 "booking_waste": None,  # inside idle_while_waiting: not measured apart (see bench/METHOD.md)
-                "ramp_up": share(limit * ramp),
-                "drain": share(limit * drain),
-                "no_demand": share(limit * gaps),
-                "provider_down": share(limit * length(down)),
+                "window_edges": share(edges),
             },
             "seconds": {
-                "demand": round(demand_s, 2),
-                "ramp_up": round(ramp, 2),
-                "drain": round(drain, 2),
-                "no_demand": round(gaps, 2),
+                "demand": round(length(demand), 2),
+                "ramp_up": round(length(ramp), 2),
+                "drain": round(length(drain), 2),
+                "no_demand": round(length(gaps), 2),
                 "provider_down": round(length(down), 2),
             },
         }
