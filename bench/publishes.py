@@ -22,7 +22,8 @@ def follow(url: str, out: Path) -> None:
     with out.open("a", buffering=1) as lines:
         while True:
             try:
-                client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+                # No read timeout: a quiet spell is not a failure; a Redis killed closes the socket (ConnectionError).
+                client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=None)
                 client.config_set("notify-keyspace-events", "Kl")
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(PATTERN)
