@@ -444,6 +444,7 @@ GOODPUT = (
     ("drain", "drain"),
     ("no_demand", "no demand"),
     ("provider_down", "provider down"),
+    ("window_edges", "window edges"),
 )
 
 
@@ -461,9 +462,11 @@ def goodput_table(results: dict[str, Any]) -> str:
                 f"{fmt(g['ideal_calls'])} in {fmt(g['busy_window_s'])} s",
                 share(g["delivered"]),
                 *[share(lost.get(name)) for name, _ in GOODPUT],
+                fmt(g.get("bookings_released")),
             ]
         )
-    return table(["scenario", "system", "ideal calls", "delivered", *[label for _, label in GOODPUT]], rows)
+    labels = [label for _, label in GOODPUT]
+    return table(["scenario", "system", "ideal calls", "delivered", *labels, "bookings released"], rows)
 
 
 def slow_lane_table(results: dict[str, Any]) -> str:

@@ -370,6 +370,8 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         events=events,
         publishes=bench_publishes.last_per_job(published) if publishes else None,
     )
+    if publishes and run.get("goodput"):
+        run["goodput"]["bookings_released"] = bench_publishes.releases(published)
     run["system_variant"] = system.name
     run["system"] = system.name.split("-")[0]
     run["chaos_events"] = events
