@@ -17,8 +17,9 @@ from pathlib import Path
 import redis
 
 PATTERN = "__keyspace@0__:events:*:log"
-# The rate limiter's request windows: a ZREM there is a booked slot given back unused (`RateLimiter.release`).
-BOOKINGS = "__keyspace@0__:rl:*:req"
+# The providers' request windows (not the API throttles'): a ZREM there is a booked slot given back unused
+# (`RateLimiter.release`).
+BOOKINGS = ["__keyspace@0__:rl:openai:*:req", "__keyspace@0__:rl:replicate:*:req"]
 
 
 def follow(url: str, out: Path) -> None:
@@ -29,7 +30,7 @@ def follow(url: str, out: Path) -> None:
                 client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=None)
                 client.config_set("notify-keyspace-events", "Klz")
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.psubscribe(PATTERN, BOOKINGS)
+                pubsub.psubscribe(PATTERN, *BOOKINGS)
                 for message in pubsub.listen():
                     heard = time.time()
                     if message.get("data") == b"rpush":
