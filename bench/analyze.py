@@ -603,6 +603,9 @@ class Demand:
         drain = clip(idle, (min(drain_start, end), end))
         gaps = subtract(subtract(idle, ramp), drain)
         free_waiting = slot_seconds(free, demand) / window
+        # Of that, the time only slow-lane jobs waited: the idle capacity the slow lane was there to fill.
+        standard = self.covered(lambda token: self.lanes.get(token) != "slow")
+        only_slow = subtract(demand, standard)
         safety_slots = min(len(inside) * safety / window, free_waiting)
         lost_free = {
             "safety_margin": safety_slots,
@@ -630,8 +633,10 @@ class Demand:
                 "booking_waste": None,  # inside idle_while_waiting: not measured apart (see bench/METHOD.md)
                 "window_edges": share(edges),
             },
+            "idle_while_only_slow_lane_waited": share(slot_seconds(free, only_slow) / window),
             "seconds": {
                 "demand": round(length(demand), 2),
+                "only_slow_lane_waiting": round(length(only_slow), 2),
                 "ramp_up": round(length(ramp), 2),
                 "drain": round(length(drain), 2),
                 "no_demand": round(length(gaps), 2),

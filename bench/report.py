@@ -487,6 +487,7 @@ def slow_lane_table(results: dict[str, Any]) -> str:
                 str(s["calls_while_no_standard_waiting"]),
                 str(s["calls_while_paid_waiting"]),
                 share((r.get("goodput") or {}).get("busy_share")),
+                share((r.get("goodput") or {}).get("idle_while_only_slow_lane_waited")),
                 f"{fmt(paid.get('wait_p50_s'))} / {fmt(paid.get('wait_p95_s'))}",
             ]
         )
@@ -500,6 +501,7 @@ def slow_lane_table(results: dict[str, Any]) -> str:
             "calls while no standard job waited",
             "calls while a paid job waited",
             "provider busy (share of ideal)",
+            "left idle while only slow-lane jobs waited",
             "paid wait P50/P95 s",
         ],
         rows,
