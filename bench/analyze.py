@@ -509,9 +509,10 @@ def takes_slot(record: dict[str, Any], outages: list[Interval]) -> bool:
 class Demand:
     """When jobs were waiting for a provider call, from their acceptance, their calls (sandbox log) and their end.
 
-    A job waits from its acceptance until its first call reaches the provider, and again from the end of a failed
-    call until the next one (or its end); it does not wait while a call is in flight or after its last call
-    succeeded. A job held back on purpose (its user at the in-flight cap, a retry's backoff) counts as waiting too.
+    A job waits from its acceptance (the client holding the 202) until its first call reaches the provider, and
+    again from the end of a failed call until the next one (or its end); it does not wait while a call is in flight
+    or after its last call succeeded. A job held back on purpose (its user at the in-flight cap, a retry's backoff)
+    counts as waiting too.
     """
 
     def __init__(
@@ -548,7 +549,9 @@ class Demand:
             if job.get("accept_status") not in (200, 202) and not system.startswith("naive"):
                 continue
             row = rows.get(job.get("id") or "")
-            start = row["created_at"] if row else job.get("t_accepted", job["t_submit"])
+            # From when the client held the 202: the row is inserted (`created_at`) inside a transaction that, on a
+            # busy web tier, commits seconds later, and until then no worker can see the job.
+            start = job.get("t_accepted") or (row["created_at"] if row else job["t_submit"])
             end = (row or {}).get("finished_at") or job.get("t_final") or math.inf
             calls_of_job = by_token.get(job["token"], [])
             if calls_of_job:  # a synchronous server keeps calling after its client gave up
