@@ -482,6 +482,8 @@ def main() -> None:
     if args.append and args.out.exists():
         earlier = json.loads(args.out.read_text())
         results["runs"] = earlier.get("runs", [])
+        if "roundtrips" in earlier:
+            results["roundtrips"] = earlier["roundtrips"]  # replaced if this invocation measures it again
         results["earlier_invocations"] = [
             *earlier.get("earlier_invocations", []),
             {k: earlier.get(k) for k in ("started_at", "duration_s", "commit", "mode", "machine")},
