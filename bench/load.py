@@ -77,6 +77,7 @@ class User:
     def __init__(self, load: Load, index: int, info: dict[str, Any]) -> None:
         self.load, self.index, self.info = load, index, info
         self.rng = random.Random(load.seed * 7919 + index)
+        self.slow_rng = random.Random(load.seed * 104729 + index)  # its own stream: think times stay as they were
         self.room: str | None = None
         self.jobs: dict[str, Job] = {}  # by the system's job id
         self.early: dict[str, tuple[str, dict[str, Any]]] = {}  # finals that arrived before the POST answered
@@ -186,8 +187,8 @@ class User:
         await submit(job, body)
         return job
 
-    async def submit_interiorai(self, job: Job, body: dict[str, Any]) -> None:
-        job.record["t_submit"] = time.time()
+    async def post_generation(self, job: Job, body: dict[str, Any], prefix: str = "") -> tuple[int, dict[str, Any]]:
+        """One `POST /api/v1/generations/`, timed into `<prefix>accept_ms`; (0, {}) when it never answered."""
         started = time.perf_counter()
         try:
             async with self.load.post_session.post(
@@ -197,16 +198,45 @@ class User:
                 timeout=self.load.accept_timeout,
             ) as response:
                 data = await read_json(response)
-                job.record.update(accept_ms=(time.perf_counter() - started) * 1000, accept_status=response.status)
+                job.record.update({f"{prefix}accept_ms": (time.perf_counter() - started) * 1000})
+                return response.status, data
         except Exception as exc:
-            job.record.update(
-                accept_ms=(time.perf_counter() - started) * 1000, accept_status=0, accept_error=type(exc).__name__
-            )
-            job.resolve("rejected", "accept", type(exc).__name__)
+            job.record.update({f"{prefix}accept_ms": (time.perf_counter() - started) * 1000})
+            job.record[f"{prefix}accept_error"] = type(exc).__name__
+            return 0, {}
+
+    def takes_slow_lane(self, error: dict[str, Any]) -> bool:
+        """Whether this user, refused at capacity with the slow lane on offer, takes it (the scenario's share)."""
+        if error.get("code") != "at_capacity" or not isinstance(error.get("slow_lane"), dict):
+            return False
+        share = self.load.scenario.get("slow_lane_free" if self.info["tier"] == "free" else "slow_lane_paid") or 0.0
+        return self.slow_rng.random() < share
+
+    async def submit_interiorai(self, job: Job, body: dict[str, Any]) -> None:
+        job.record["t_submit"] = time.time()
+        status, data = await self.post_generation(job, body)
+        job.record["accept_status"] = status
+        error = data.get("error") or {}
+        if status == 503 and isinstance(error.get("slow_lane"), dict):
+            job.record["slow_offer_wait_s"] = error["slow_lane"].get("estimated_wait_s")
+            if self.takes_slow_lane(error):
+                # The same job, asked again into the slow lane: the refusal stays on record as the first answer.
+                job.record["first_status"] = status
+                status, data = await self.post_generation(job, {**body, "accept_slow": True}, prefix="slow_")
+                job.record["accept_status"] = status
+                error = data.get("error") or {}
+        if status == 0:
+            job.resolve("rejected", "accept", job.record.get("slow_accept_error") or job.record.get("accept_error"))
             return
-        if response.status != 202:
-            job.resolve("rejected", "accept", (data.get("error") or {}).get("code", str(response.status)))
+        if status != 202:
+            job.resolve("rejected", "accept", error.get("code", str(status)))
             return
+        job.record.update(
+            t_accepted=time.time(),
+            predicted_wait_s=data.get("estimated_wait_s"),
+            predicted_position=data.get("position"),
+            lane=data.get("lane") or "standard",
+        )
         job_id = str(data["id"])
         job.record["id"] = job_id
         self.jobs[job_id] = job

@@ -60,6 +60,9 @@ def limit_per_s() -> float:
 
 
 # InteriorAI, configured as an operator would for this provider, its durations scaled like the provider's -----
+GENERATION_DEADLINE_S = 30
+SLOW_LANE_DEADLINE_S = int(scaled(6 * 3600))  # 720 s
+SLOW_LANE_DRAIN_S = 240  # how much longer a scenario with the slow lane waits for its jobs to end
 WORKERS = 2
 WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # daphne processes on one socket (interiorai.serve)
 WORKER_CONCURRENCY = 8
@@ -76,7 +79,13 @@ def interiorai_env() -> dict[str, str]:
         "RATE_LIMIT_SAFETY_S": "0.05",
         "RATE_LIMIT_MAX_WAIT_S": str(scaled(3)),
         "GENERATION_EXPECTED_S": str(scaled(35)),
-        "GENERATION_DEADLINE_S": "30",  # 15 min real -> 30 s (also the setting's minimum)
+        "GENERATION_DEADLINE_S": str(GENERATION_DEADLINE_S),  # 15 min real -> 30 s (also the setting's minimum)
+        # How far back admission looks for arrivals that cut in: 120 s real, scaled like every other duration (left
+        # at 120 s, a 15 s window's arrivals would be spread over 120 s and the estimate would ignore most of them).
+        "ADMISSION_ARRIVALS_WINDOW_S": str(scaled(120)),
+        # The slow lane, scaled like the rest: 6 h -> 12 min, admitting waits up to 3/4 of it (4.5 h -> 9 min).
+        "SLOW_LANE_DEADLINE_S": str(SLOW_LANE_DEADLINE_S),
+        "SLOW_LANE_MAX_WAIT_S": str(SLOW_LANE_DEADLINE_S * 3 // 4),
         "GENERATION_LEASE_S": "4",  # renewed every 5 progress ticks (1 s)
         "GENERATION_SOFT_TIME_LIMIT_S": "10",
         "GENERATION_TIME_LIMIT_S": "15",
@@ -141,6 +150,13 @@ class Scenario:
     chaos_at_s: float = 0.0
     chaos_for_s: float = 0.0
     think_s: float | None = None  # None: the documented pace (THINK_S)
+    # Share of users who, refused with a 503 that offers the slow lane, take it (re-POST with accept_slow).
+    slow_lane_free: float = 0.0
+    slow_lane_paid: float = 0.0
+
+    @property
+    def slow_lane(self) -> bool:
+        return bool(self.slow_lane_free or self.slow_lane_paid)
 
     @property
     def key(self) -> str:
@@ -178,7 +194,7 @@ FULL = Mode(
     [
         Scenario("steady", 50, window_s=30, ramp_s=5),
         Scenario("steady", 200, window_s=20, ramp_s=5),
-        Scenario("steady", 1000, window_s=15, ramp_s=8),
+        Scenario("steady", 1000, window_s=15, ramp_s=8, slow_lane_free=1.0),
         Scenario("burst", 200, burst=200),
         Scenario("burst", 1000, burst=1000),
         chaos("chaos_worker_kill", 200, 15, 5),
@@ -194,7 +210,7 @@ QUICK = Mode(
     [
         Scenario("steady", 20, window_s=12, ramp_s=2),
         Scenario("steady", 50, window_s=10, ramp_s=2),
-        Scenario("steady", 100, window_s=10, ramp_s=3),
+        Scenario("steady", 100, window_s=10, ramp_s=3, slow_lane_free=1.0),
         Scenario("burst", 50, burst=50),
         Scenario("burst", 100, burst=100),
         chaos("chaos_worker_kill", 50, 12, 2),

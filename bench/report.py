@@ -118,6 +118,7 @@ def burst_table(results: dict[str, Any]) -> str:
                 f"{r['provider_calls']} / {r['provider_429']}",
                 f"{r['wasted_calls']} (${r['wasted_cost_usd']:.2f})",
                 f"{fmt(r.get('wait_paid_p50_s'))} / {fmt(r.get('wait_free_p50_s'))}",
+                f"{fmt(r.get('ws_p50_ms'))} / {fmt(r.get('ws_p95_ms'))}",
                 errors(r),
             ]
         )
@@ -135,6 +136,7 @@ def burst_table(results: dict[str, Any]) -> str:
             "calls / 429",
             "wasted (cost)",
             "wait paid/free P50 s",
+            "WS P50/P95 ms",
             "user-visible errors",
         ],
         rows,
@@ -180,50 +182,350 @@ def ratios(results: dict[str, Any]) -> str:
     )
 
 
-def targets(results: dict[str, Any]) -> str:
-    ours = [r for r in results["runs"] if variant(r) == "interiorai"]
-    if not ours:
-        return "No InteriorAI run in this file."
-    biggest = max((r for r in ours if r["scenario"] == "steady"), key=lambda r: r["users"], default=None)
-    bursts = [r for r in ours if r["scenario"] == "burst"]
-    saturated = [r for r in ours if (r.get("offered_ratio") or 0) >= 1.2 and r["scenario"] in ("steady", "burst")]
-    lines = []
+def share(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
 
-    def line(ok: bool | None, text: str) -> None:
-        mark = "met" if ok else "not met" if ok is not None else "n/a"
-        lines.append(f"- **{mark}** — {text}")
 
-    if biggest:
-        p99 = biggest["accept_p99_ms"]
-        line(p99 is not None and p99 < 50, f"accept P99 < 50 ms at {biggest['users']} users: {fmt(p99)} ms")
-    for b in bursts:
-        x = b.get("accept_vs_floor_p99")
-        line(x is not None and x <= 2, f"burst of {b['users']}: POST P99 within 2x the /healthz floor: {fmt(x)}x")
-    bad = [f"{r['scenario']}-{r['users']}" for r in ours if r["lost"] or r["duplicated"]]
-    line(
-        not bad,
-        "zero lost and zero duplicated in every scenario, chaos included"
-        + (f" (not in {', '.join(bad)})" if bad else ""),
+def key(run: dict[str, Any]) -> str:
+    return f"{run['scenario']}-{run['users']}"
+
+
+class Target:
+    """One row of the targets table: what was asked, what this run measured, whether it was met, and if not, the
+    closest any scenario came (measured against the target) and why, in numbers."""
+
+    def __init__(self, name: str, measured: str, met: bool | None, closest: str = "", why: str = "") -> None:
+        self.name, self.measured, self.met, self.closest, self.why = name, measured, met, closest, why
+
+    def row(self) -> list[str]:
+        mark = "n/a" if self.met is None else "met" if self.met else "**not met**"
+        return [self.name, self.measured, mark, "" if self.met else self.closest, "" if self.met else self.why]
+
+
+def cpus(results: dict[str, Any]) -> str:
+    return str((results.get("machine") or {}).get("cpus") or "?")
+
+
+def accept_cost(results: dict[str, Any]) -> str:
+    rt = results.get("roundtrips") or {}
+    if not rt or "error" in rt:
+        return ""
+    sql, trips = fmt(rt.get("sql_queries")), fmt(rt.get("redis_round_trips"))
+    return f"; one accept is {sql} SQL queries and {trips} Redis round trips"
+
+
+def losses(run: dict[str, Any], top: int = 3) -> str:
+    lost = ((run.get("goodput") or {}).get("lost")) or {}
+    biggest = sorted(((v, k) for k, v in lost.items() if isinstance(v, float) and v > 0), reverse=True)[:top]
+    return ", ".join(f"{k.replace('_', ' ')} {v * 100:.1f}%" for v, k in biggest) or "no loss measured"
+
+
+def best_accept(ours: list[dict[str, Any]]) -> str:
+    steady = [r for r in ours if r["scenario"] == "steady" and r.get("accept_p99_ms")]
+    if not steady:
+        return ""
+    best = min(steady, key=lambda r: r["accept_p99_ms"])
+    return f"best {key(best)}: {fmt(best['accept_p99_ms'])} ms, {fmt(best['accept_p99_ms'] / 50)}x the target"
+
+
+def tier_note(free: dict[str, Any], paid: dict[str, Any]) -> str:
+    """What the shares say about the waits: who was kept out of the line, and who waited in the slow lane."""
+
+    def refused(t: dict[str, Any]) -> float:
+        return (t.get("refused") or 0) / max(t.get("offered") or t.get("submitted") or 1, 1)
+
+    notes = []
+    if refused(free) > refused(paid):
+        notes.append("free jobs are refused at the door rather than queued behind paid ones")
+    elif refused(paid) > 0:
+        notes.append(f"paid jobs were refused too ({share(refused(paid))} of theirs)")
+    if free.get("slow_lane"):
+        notes.append(f"{free['slow_lane']} free jobs waited in the slow lane instead (not in these waits)")
+    return ": " + "; ".join(notes) if notes else ""
+
+
+def deadline_why(run: dict[str, Any]) -> str:
+    a, e = run.get("accepted_delivered") or {}, run.get("estimate_accuracy") or {}
+    return (
+        f"worst {key(run)}: {a.get('deadline_failed')} of {a.get('accepted')} ({share(a.get('deadline_share'))}); "
+        f"there the 202's wait was short for {share(e.get('later_than_predicted_share'))} of jobs "
+        f"(actual - predicted P90 {fmt(e.get('error_p90_s'))} s)"
     )
-    for r in saturated:
-        line(
-            (r["throughput_ratio"] or 0) >= 0.95 and r["provider_429_share"] < 0.01,
-            f"{r['scenario']}-{r['users']}: throughput {fmt(r['throughput_ratio'])} of the limit (>= 0.95), "
-            f"429s {r['provider_429_share'] * 100:.1f}% of calls (< 1%)",
+
+
+def target_rows(results: dict[str, Any]) -> list[Target]:
+    ours = [r for r in results["runs"] if variant(r) == "interiorai"]
+    rows: list[Target] = []
+    biggest = max((r for r in ours if r["scenario"] == "steady"), key=lambda r: r["users"], default=None)
+    if biggest:
+        p99, p50 = biggest["accept_p99_ms"], biggest["accept_p50_ms"]
+        load = (biggest.get("machine_load_1m") or {}).get("mean")
+        rows.append(
+            Target(
+                f"accept P99 < 50 ms at {biggest['users']} users",
+                f"{fmt(p99)} ms",
+                p99 is not None and p99 < 50,
+                best_accept(ours),
+                f"P50 {fmt(p50)} ms, P99/P50 {fmt(p99 / p50 if p99 and p50 else None)}x: the tail queues for CPU "
+                f"(load {fmt(load)} on {cpus(results)} cores){accept_cost(results)}",
+            )
         )
-    ws = [r["ws_p95_ms"] for r in ours if r.get("ws_p95_ms") is not None]
+    for b in (r for r in ours if r["scenario"] == "burst"):
+        x = b.get("accept_vs_floor_p99")
+        rows.append(
+            Target(
+                f"burst of {b['users']}: POST P99 within 2x the /healthz floor",
+                f"{fmt(x)}x ({fmt(b['accept_p99_ms'])} vs {fmt(b.get('healthz_p99_ms'))} ms)",
+                x is not None and x <= 2,
+                f"{fmt(x / 2 if x else None)}x the target's 2x",
+                f"{b['users']} simultaneous POSTs on {cpus(results)} cores: each does real work that /healthz does not"
+                f"{accept_cost(results)}",
+            )
+        )
+    bad = [key(r) for r in ours if r["lost"] or r["duplicated"]]
+    rows.append(
+        Target(
+            "zero lost and zero duplicated in every scenario, chaos included",
+            f"lost {sum(r['lost'] for r in ours)}, duplicated {sum(r['duplicated'] for r in ours)}",
+            not bad,
+            f"{len(ours) - len(bad)}/{len(ours)} scenarios clean",
+            f"in {', '.join(bad)}",
+        )
+    )
+    missed = [(r, r.get("accepted_delivered") or {}) for r in ours]
+    total = sum(a.get("deadline_failed") or 0 for _, a in missed)
+    judged = sum((a.get("accepted") or 0) - (a.get("accepted_while_provider_down") or 0) for _, a in missed)
+    worst = max(missed, key=lambda m: m[1].get("deadline_share") or 0, default=None)
+    rows.append(
+        Target(
+            "accepted means delivered: no accepted job misses its deadline (outages apart)",
+            f"{total} of {judged} accepted missed it ({share(total / judged if judged else None)})",
+            total == 0 if judged else None,
+            f"{share(1 - total / judged if judged else None)} kept",
+            deadline_why(worst[0]) if worst else "",
+        )
+    )
+    saturated = [r for r in ours if (r.get("offered_ratio") or 0) >= 1.2 and r["scenario"] in ("steady", "burst")]
+    for r in saturated:
+        ok = (r["throughput_ratio"] or 0) >= 0.95 and r["provider_429_share"] < 0.01
+        rows.append(
+            Target(
+                f"{key(r)}: throughput >= 0.95 of the limit, 429s < 1% of calls",
+                f"{fmt(r['throughput_ratio'])}, 429s {share(r['provider_429_share'])}",
+                ok,
+                f"throughput at {fmt((r['throughput_ratio'] or 0) / 0.95)} of the target; "
+                f"429s at {fmt(r['provider_429_share'] / 0.01)}x the 1% bound",
+                f"the limit went to: {losses(r)}",
+            )
+        )
+    ws = [r for r in ours if r.get("ws_p95_ms") is not None]
     if ws:
-        line(max(ws) < 100, f"WebSocket delivery P95 < 100 ms: worst scenario {fmt(max(ws))} ms")
+        worst_ws = max(ws, key=lambda r: r["ws_p95_ms"])
+        rows.append(
+            Target(
+                "WebSocket delivery P95 < 100 ms (commit to browser), every scenario",
+                f"worst {key(worst_ws)}: {fmt(worst_ws['ws_p95_ms'])} ms",
+                worst_ws["ws_p95_ms"] < 100,
+                f"{sum(1 for r in ws if r['ws_p95_ms'] < 100)}/{len(ws)} scenarios under 100 ms; worst at "
+                f"{fmt(worst_ws['ws_p95_ms'] / 100)}x the target",
+                f"P50 {fmt(worst_ws.get('ws_p50_ms'))} ms there (from {worst_ws.get('ws_basis', 'finished_at')}; "
+                f"from finished_at P95 {fmt(worst_ws.get('ws_from_finished_p95_ms'))} ms), machine load "
+                f"{fmt((worst_ws.get('machine_load_1m') or {}).get('mean'))} on {cpus(results)} cores",
+            )
+        )
     for r in saturated:
         x = r.get("wait_paid_vs_free")
         served = r.get("served_by_tier") or {}
-        share = ", ".join(
-            f"{tier} {v['ok']}/{v['submitted']} delivered, {v['refused']} refused at the door"
-            for tier, v in sorted(served.items())
+        free, paid = served.get("free") or {}, served.get("paid") or {}
+        rows.append(
+            Target(
+                f"{key(r)}: paid median wait <= 1/2 free",
+                f"{fmt(x)}x",
+                x is not None and x <= 0.5,
+                f"{fmt(x / 0.5 if x else None)}x the target's ratio",
+                f"free {free.get('delivered', free.get('ok'))}/{free.get('offered', free.get('submitted'))} delivered "
+                f"({free.get('refused')} refused), paid {paid.get('delivered', paid.get('ok'))}/"
+                f"{paid.get('offered', paid.get('submitted'))} ({paid.get('refused')} refused); standard-lane waits "
+                f"P50 paid {fmt(r.get('wait_paid_p50_s'))} s, free {fmt(r.get('wait_free_p50_s'))} s"
+                + tier_note(free, paid),
+            )
         )
-        note = f" (waits of delivered jobs; {share})" if share else ""
-        line(x is not None and x <= 0.5, f"{r['scenario']}-{r['users']}: paid median wait <= 1/2 free: {fmt(x)}x{note}")
-    return "\n".join(lines)
+    return rows
+
+
+def targets(results: dict[str, Any]) -> str:
+    rows = target_rows(results)
+    if not rows:
+        return "No InteriorAI run in this file."
+    return table(["target", "this run", "met?", "closest", "why"], [t.row() for t in rows])
+
+
+def promises_table(results: dict[str, Any]) -> str:
+    """Accepted means delivered, and how good the 202's predicted wait was, per scenario (InteriorAI)."""
+    rows = []
+    for r in results["runs"]:
+        if variant(r) != "interiorai":
+            continue
+        a = r.get("accepted_delivered") or {}
+        e = r.get("estimate_accuracy") or {}
+        rows.append(
+            [
+                key(r),
+                str(a.get("accepted", "-")),
+                f"{a.get('deadline_failed', '-')} ({share(a.get('deadline_share'))})",
+                f"{a.get('deadline_failed_provider_down', 0)} of {a.get('accepted_while_provider_down', 0)}",
+                str(e.get("jobs", "-")),
+                f"{fmt(e.get('error_p50_s'))} / {fmt(e.get('error_p90_s'))}",
+                share(e.get("within_50pct_share")),
+                share(e.get("later_than_predicted_share")),
+                share(e.get("started_after_predicted_share")),
+                f"{fmt(r.get('ws_p95_ms'))} ({r.get('ws_basis', 'finished_at')})",
+            ]
+        )
+    return table(
+        [
+            "scenario",
+            "accepted",
+            "then missed the deadline",
+            "missed / accepted while the provider was down",
+            "estimates judged",
+            "actual - predicted P50/P90 s",
+            "within ±50%",
+            "ready later than predicted",
+            "started after the predicted ready time",
+            "WS P95 ms (from)",
+        ],
+        rows,
+    )
+
+
+def tiers_table(results: dict[str, Any]) -> str:
+    rows = []
+    for r in results["runs"]:
+        if variant(r) != "interiorai":
+            continue
+        for tier in ("free", "pro", "business", "paid"):
+            t = (r.get("served_by_tier") or {}).get(tier)
+            if not t or "offered" not in t:
+                continue
+            rows.append(
+                [
+                    key(r),
+                    tier,
+                    str(t["offered"]),
+                    str(t["refused"]),
+                    f"{t['accepted']} ({t['slow_lane']} slow)",
+                    str(t["delivered_in_deadline"]),
+                    share(t["share_in_deadline"]),
+                    f"{fmt(t['wait_p50_s'])} / {fmt(t['wait_p95_s'])}",
+                ]
+            )
+    return table(
+        [
+            "scenario",
+            "tier",
+            "offered",
+            "refused",
+            "accepted (slow lane)",
+            "delivered within the deadline",
+            "share of offered",
+            "wait of delivered P50/P95 s",
+        ],
+        rows,
+    )
+
+
+GOODPUT = (
+    ("unused_200", "200s not delivered"),
+    ("failed_calls", "failed calls"),
+    ("safety_margin", "safety margin"),
+    ("idle_while_waiting", "idle while jobs waited"),
+    ("ramp_up", "ramp-up"),
+    ("drain", "drain"),
+    ("no_demand", "no demand"),
+    ("provider_down", "provider down"),
+    ("window_edges", "window edges"),
+)
+
+
+def goodput_table(results: dict[str, Any]) -> str:
+    rows = []
+    for r in results["runs"]:
+        g = r.get("goodput")
+        if not g:
+            continue
+        lost = g["lost"]
+        rows.append(
+            [
+                key(r),
+                variant(r),
+                f"{fmt(g['ideal_calls'])} in {fmt(g['busy_window_s'])} s",
+                share(g["delivered"]),
+                *[share(lost.get(name)) for name, _ in GOODPUT],
+                fmt(g.get("bookings_released")),
+            ]
+        )
+    labels = [label for _, label in GOODPUT]
+    return table(["scenario", "system", "ideal calls", "delivered", *labels, "bookings released"], rows)
+
+
+def slow_lane_table(results: dict[str, Any]) -> str:
+    rows = []
+    for r in results["runs"]:
+        s = r.get("slow_lane")
+        if not s:
+            continue
+        paid = (r.get("served_by_tier") or {}).get("paid") or {}
+        e = r.get("estimate_accuracy_slow") or {}
+        rows.append(
+            [
+                key(r),
+                f"{s['offered']} / {s['taken']} / {s['accepted']} / {s['delivered']}",
+                f"{fmt(s['wait_p50_s'])} / {fmt(s['wait_p95_s'])} (offered {fmt(s['offered_wait_p50_s'])})",
+                f"{fmt(e.get('error_p50_s'))} / {fmt(e.get('error_p90_s'))}",
+                f"{s['calls']} ({share(s['calls_share'])})",
+                str(s["calls_while_no_standard_waiting"]),
+                str(s["calls_while_paid_waiting"]),
+                share((r.get("goodput") or {}).get("busy_share")),
+                share((r.get("goodput") or {}).get("idle_while_only_slow_lane_waited")),
+                f"{fmt(paid.get('wait_p50_s'))} / {fmt(paid.get('wait_p95_s'))}",
+            ]
+        )
+    return table(
+        [
+            "scenario",
+            "offered / taken / accepted / delivered",
+            "wait P50/P95 s",
+            "actual - predicted P50/P90 s",
+            "calls (share of all)",
+            "calls while no standard job waited",
+            "calls while a paid job waited",
+            "provider busy (share of ideal)",
+            "left idle while only slow-lane jobs waited",
+            "paid wait P50/P95 s",
+        ],
+        rows,
+    )
+
+
+def roundtrips_text(results: dict[str, Any]) -> str:
+    rt = results.get("roundtrips")
+    if not rt:
+        return "Not measured in this run."
+    if "error" in rt:
+        return f"Not measured: {rt['error']}"
+    cold = rt.get("cold") or {}
+    commands = ", ".join(f"{k} {v}" for k, v in sorted((rt.get("redis_commands") or {}).items()))
+    handshake = " (it connects afresh for the event: HELLO, CLIENT SETINFO)" if "HELLO" in commands else ""
+    return (
+        f"One `POST /api/v1/generations/` (median of {rt['requests'] - 1} warm requests, free users, workers up): "
+        f"**{fmt(rt['sql_queries'])} SQL queries**, **{fmt(rt['redis_round_trips'])} Redis round trips**, "
+        f"{fmt(rt.get('channel_layer_round_trips'))} of them the channel layer's{handshake} "
+        f"(commands: {commands}), **{fmt(rt['celery_publishes'])} Celery publish**; the 202 said position "
+        f"{(rt.get('samples') or [{}])[-1].get('position')}, estimated wait "
+        f"{(rt.get('samples') or [{}])[-1].get('estimated_wait_s')} s. The first request of the process (cold): "
+        f"{cold.get('sql_queries')} SQL, {cold.get('redis_round_trips')} Redis round trips."
+    )
 
 
 def render(path: Path) -> None:
@@ -253,6 +555,28 @@ def render(path: Path) -> None:
         "## Targets (reported, not asserted)",
         "",
         targets(results),
+        "",
+        "## One accept",
+        "",
+        roundtrips_text(results),
+        "",
+        "## Accepted means delivered, and the predicted wait",
+        "",
+        promises_table(results),
+        "",
+        "## Per tier: offered jobs delivered within the deadline",
+        "",
+        tiers_table(results),
+        "",
+        "## Goodput: where the provider's limit went",
+        "",
+        "Shares of the ideal (the limit times the busy window, first submission to last result); they add up to 100%.",
+        "",
+        goodput_table(results),
+        "",
+        "## The slow lane",
+        "",
+        slow_lane_table(results) if any(r.get("slow_lane") for r in results["runs"]) else "No slow lane offered.",
         "",
         "## Steady load",
         "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from bench import analyze, profile
+from bench import publishes as bench_publishes
 from bench.stack import InteriorAI, InteriorAIFailover, LiteLLMPeer, NaiveDaphne, NaiveGunicorn, Redis, Sandbox, System
 from harness.procs import ROOT, Proc, install_signal_handlers, stop_all
 
@@ -168,9 +170,9 @@ def interiorai_idle(timeout: float) -> None:
         time.sleep(0.5)
 
 
-def interiorai_facts(since: float) -> dict[str, Any]:
+def interiorai_facts(since: float, wait_s: float = 45) -> dict[str, Any]:
     """Every job created in the scenario; waits (bounded) until each is final or past its deadline plus a grace."""
-    from django.db.models import Count, Q
+    from django.db.models import Count, Min, Q
     from django.utils import timezone
 
     from generation.models import Generation, ProviderCall
@@ -178,14 +180,16 @@ def interiorai_facts(since: float) -> dict[str, Any]:
     start = datetime.fromtimestamp(since - 2, tz=UTC)
     rows = Generation.objects.filter(created_at__gte=start)
     grace = 10
-    limit = time.monotonic() + 45
+    limit = time.monotonic() + wait_s
     while time.monotonic() < limit:
         open_rows = rows.exclude(status__in=Generation.FINAL)
         latest = open_rows.order_by("-deadline_at").values_list("deadline_at", flat=True).first()
         if latest is None or timezone.now().timestamp() > latest.timestamp() + grace:
             break
         time.sleep(0.5)
-    facts: dict[str, Any] = {"rows": {}, "lost": {}}
+    facts: dict[str, Any] = {"rows": {}, "lost": {}, "unfinished": {}}
+    # The first provider call of each job is written just before it is sent: when the job really started.
+    rows = rows.annotate(first_call_at=Min("calls__started_at"))
     for row in rows.values(
         "id",
         "status",
@@ -194,9 +198,13 @@ def interiorai_facts(since: float) -> dict[str, Any]:
         "created_at",
         "started_at",
         "finished_at",
+        "deadline_at",
+        "first_call_at",
         "attempts",
         "provider",
         "cost_usd",
+        "lane",
+        "cached",
     ):
         token = row["prompt"].split()[-1] if row["prompt"] else ""
         entry = {
@@ -207,11 +215,19 @@ def interiorai_facts(since: float) -> dict[str, Any]:
             "provider": row["provider"],
             "cost_usd": str(row["cost_usd"]),
             "created_at": row["created_at"].timestamp(),
-            "finished_at": row["finished_at"].timestamp() if row["finished_at"] else None,
+            "started_at": stamp(row["started_at"]),
+            "first_call_at": stamp(row["first_call_at"]),
+            "finished_at": stamp(row["finished_at"]),
+            "deadline_at": stamp(row["deadline_at"]),
+            "lane": row["lane"],
+            "cached": row["cached"],
         }
         facts["rows"][str(row["id"])] = entry
         if row["status"] not in Generation.FINAL:
-            facts["lost"][str(row["id"])] = entry
+            # Lost: still open 10 s past its deadline. A slow-lane job whose hours (scaled) outlast the scenario's
+            # bound is not lost while it has time left: it is counted as unfinished.
+            overdue = timezone.now().timestamp() > row["deadline_at"].timestamp() + grace
+            facts["lost" if overdue else "unfinished"][str(row["id"])] = entry
     doubled = (
         ProviderCall.objects.filter(generation__created_at__gte=start)
         .values("generation_id")
@@ -223,6 +239,10 @@ def interiorai_facts(since: float) -> dict[str, Any]:
     calls = ProviderCall.objects.filter(generation__created_at__gte=start)
     facts["calls_by_outcome"] = dict(Counter_of(calls.values_list("outcome", flat=True)))
     return facts
+
+
+def stamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
 
 
 def Counter_of(values: Any) -> dict[str, int]:
@@ -245,9 +265,17 @@ def scenario_seed(scenario: profile.Scenario) -> int:
     return profile.SEED + zlib.crc32(scenario.key.encode()) % 10_000
 
 
-def drain_s(system: System) -> float:
+def drain_s(system: System, scenario: profile.Scenario) -> float:
     # Jobs that are accepted can take until their deadline (30 s); synchronous ones end with the request.
+    if system.kind == "interiorai" and scenario.slow_lane:
+        return 42.0 + slow_lane_extra_s()  # slow-lane jobs have until their own, longer deadline
     return 42.0 if system.kind in ("interiorai", "litellm") else profile.DEADLINE_S + 3
+
+
+def slow_lane_extra_s() -> float:
+    # Bounded: the slow lane's scaled hours would hold the run for minutes if a job were stuck; one still open when
+    # the bound passes is counted unfinished, not lost, while its deadline is ahead.
+    return float(min(profile.SLOW_LANE_DEADLINE_S - profile.GENERATION_DEADLINE_S, profile.SLOW_LANE_DRAIN_S))
 
 
 def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> dict[str, Any]:
@@ -256,7 +284,7 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     if system.kind == "interiorai":
         interiorai_idle(45)
     setup_s = 30 + scenario.users * 0.3  # opening sessions and first uploads; bounded, not measured as load
-    hard_stop_s = scenario.window_s + drain_s(system) + (35 if scenario.burst else 0)
+    hard_stop_s = scenario.window_s + drain_s(system, scenario) + (35 if scenario.burst else 0)
     family = "litellm" if system.kind == "litellm" else "product"  # naive and InteriorAI share the database
     run_dir = VAR / "runs" / f"{system.name}-{scenario.key}"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -278,6 +306,11 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
     (run_dir / "config.json").write_text(json.dumps(config))
     observer = Observer(system, ctx.sandbox)
     observer.start()
+    published = run_dir / "publishes.txt"
+    publishes = None
+    if system.kind == "interiorai":
+        argv = [sys.executable, "-m", "bench.publishes", ctx.redis.url, str(published)]
+        publishes = Proc("publishes", argv, {**os.environ, "PYTHONPATH": str(ROOT)}, run_dir / "publishes.log").start()
     loader = Proc(
         "load",
         [sys.executable, "-m", "bench.load", str(run_dir / "config.json"), str(run_dir / "load.json")],
@@ -313,8 +346,12 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         loader.stop(timeout=5)
     load = json.loads((run_dir / "load.json").read_text()) if (run_dir / "load.json").exists() else {"jobs": []}
     ctx.rooms[family].update(load.get("rooms", {}))
-    db = interiorai_facts(load.get("t0", time.time())) if system.kind == "interiorai" else None
+    db = None
+    if system.kind == "interiorai":
+        db = interiorai_facts(load.get("t0", time.time()), 45 + (slow_lane_extra_s() if scenario.slow_lane else 0))
     observer.stop()
+    if publishes:
+        publishes.stop()
     stats = ctx.sandbox.stats()
     requests = sorted(observer.records.values(), key=lambda r: r["id"])
     (run_dir / "sandbox-requests.json").write_text(json.dumps(requests))
@@ -330,7 +367,11 @@ def run_scenario(ctx: Context, system: System, scenario: profile.Scenario) -> di
         db=db,
         rss=observer.peak,
         unit_price=ctx.unit_price,
+        events=events,
+        publishes=bench_publishes.last_per_job(published) if publishes else None,
     )
+    if publishes and run.get("goodput"):
+        run["goodput"]["bookings_released"] = bench_publishes.releases(published)
     run["system_variant"] = system.name
     run["system"] = system.name.split("-")[0]
     run["chaos_events"] = events
@@ -441,6 +482,8 @@ def main() -> None:
     if args.append and args.out.exists():
         earlier = json.loads(args.out.read_text())
         results["runs"] = earlier.get("runs", [])
+        if "roundtrips" in earlier:
+            results["roundtrips"] = earlier["roundtrips"]  # replaced if this invocation measures it again
         results["earlier_invocations"] = [
             *earlier.get("earlier_invocations", []),
             {k: earlier.get(k) for k in ("started_at", "duration_s", "commit", "mode", "machine")},
@@ -480,10 +523,15 @@ def main() -> None:
                 )
                 log(f"{name}: skipped (no virtualenv)")
                 continue
-            scenarios = [s for s in mode.scenarios_for(name) if not wanted or s.name in wanted or s.key in wanted]
+            scenarios = [
+                with_slow_lane(s) for s in mode.scenarios_for(name) if not wanted or s.name in wanted or s.key in wanted
+            ]
             log(f"{name}: starting")
             system.start()
             try:
+                if name == "interiorai" and scenarios:
+                    results["roundtrips"] = roundtrips(system, users_file)
+                    log(f"  one accept: {brief_roundtrips(results['roundtrips'])}")
                 for index, scenario in enumerate(scenarios):
                     if time.monotonic() - began > MAX_TOTAL_S:
                         results["skipped"].append({"system": name, "scenario": scenario.key, "why": "time budget"})
@@ -522,6 +570,46 @@ def main() -> None:
 
         report.render(args.out)
     log(f"done in {time.monotonic() - began:.0f}s; results in {args.out}")
+
+
+def with_slow_lane(scenario: profile.Scenario) -> profile.Scenario:
+    """`BENCH_SLOW_LANE=free=1,paid=0`: every scenario's users take the slow lane with these shares when offered."""
+    spec = os.environ.get("BENCH_SLOW_LANE", "")
+    if not spec:
+        return scenario
+    shares = {k.strip(): float(v) for k, _, v in (part.partition("=") for part in spec.split(",")) if v}
+    return dataclasses.replace(scenario, slow_lane_free=shares.get("free", 0.0), slow_lane_paid=shares.get("paid", 0.0))
+
+
+def roundtrips(system: System, users_file: Path) -> dict[str, Any]:
+    """What one `POST /api/v1/generations/` costs in SQL queries, Redis round trips and Celery messages."""
+    out = VAR / "roundtrips.json"
+    out.unlink(missing_ok=True)
+    # The probe's jobs are deleted at once; their messages go to a broker database no worker reads.
+    broker = urlunparse(urlparse(system.env["REDIS_URL"])._replace(path="/1"))
+    env = {**system.env, "CELERY_BROKER_URL": broker, "LOG_LEVEL": "ERROR"}
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "bench.roundtrips", str(users_file), str(out)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+        return dict(json.loads(out.read_text()))
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return {"error": f"{type(exc).__name__}: {detail.decode(errors='replace')[-500:]}"}
+
+
+def brief_roundtrips(counts: dict[str, Any]) -> str:
+    if "error" in counts:
+        return str(counts["error"])
+    return (
+        f"{counts['sql_queries']} SQL queries, {counts['redis_round_trips']} Redis round trips, "
+        f"{counts['celery_publishes']} Celery publish (median of {counts['requests'] - 1} warm requests)"
+    )
 
 
 def brief(run: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,12 @@ RUN_FIELDS = {
     "ws_p50_ms",
     "ws_p95_ms",
     "peak_rss_mb",
+    "ws_basis",
+    "accepted_delivered",
+    "estimate_accuracy",
+    "served_by_tier",
+    "goodput",
+    "slow_lane",
 }
 
 
@@ -50,7 +57,7 @@ def test_the_smallest_benchmark_writes_its_results_and_loses_no_job(tmp_path: Pa
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,  # under a minute on an idle machine; a shared one stretches it
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -62,3 +69,30 @@ def test_the_smallest_benchmark_writes_its_results_and_loses_no_job(tmp_path: Pa
         assert run["jobs"] > 0 and run["succeeded"] > 0
         assert run["lost"] == 0 and run["duplicated"] == 0
         assert 0 < run["throughput_ratio"] <= 1.05, "results delivered per second, over the provider's limit"
+        assert_the_new_figures_are_well_formed(run)
+    assert_one_accept_was_counted(results["roundtrips"])
+
+
+def assert_the_new_figures_are_well_formed(run: dict[str, Any]) -> None:
+    assert run["ws_basis"] in ("commit", "finished_at")
+    promised = run["accepted_delivered"]
+    assert promised["accepted"] > 0 and isinstance(promised["deadline_failed"], int)
+    assert isinstance(promised["deadline_failed_provider_down"], int)
+    estimate = run["estimate_accuracy"]
+    assert isinstance(estimate["jobs"], int)
+    for field in ("within_50pct_share", "later_than_predicted_share", "started_after_predicted_share"):
+        assert estimate[field] is None or 0 <= estimate[field] <= 1, field
+    for tier, served in run["served_by_tier"].items():
+        assert served.keys() >= {"offered", "refused", "accepted", "delivered_in_deadline", "share_in_deadline"}, tier
+        assert served["delivered_in_deadline"] <= served["accepted"] <= served["offered"], tier
+    goodput = run["goodput"]
+    shares = [goodput["delivered"], *(v for v in goodput["lost"].values() if v is not None)]
+    assert abs(sum(shares) - 1) < 0.02, "the goodput's shares split the ideal"
+    assert goodput["lost"]["booking_waste"] is None, "not measured, and said so"
+
+
+def assert_one_accept_was_counted(counts: dict[str, Any]) -> None:
+    assert "error" not in counts, counts.get("error")
+    assert counts["sql_queries"] > 0 and counts["redis_round_trips"] > 0
+    assert counts["celery_publishes"] >= 1
+    assert all(sample["status"] == 202 for sample in counts["samples"])
