@@ -22,9 +22,9 @@ pytestmark = [
 
 def test_sixteen_slots_share_a_pool_of_two_connections_without_a_timeout(worker_factory, provider, make_user):
     provider.configure(latency_s_min=1.5, latency_s_max=2.0)
-    # The pool's default wait (10 s): a thread holding its connection through a 2 s call would keep the other 15
-    # waiting for up to 8 rounds of calls (about 16 s), while short steps leave room on a loaded machine too.
-    worker = worker_factory(16, DB_POOL_MAX_SIZE="2", DB_POOL_MIN_SIZE="1", DB_POOL_TIMEOUT_S="10")
+    # A 3 s wait for a pooled connection, well inside the 8 s lease, so a renewal that times out is tried again in
+    # time; a thread holding its connection through a 2 s call would keep the other 15 waiting far longer.
+    worker = worker_factory(16, DB_POOL_MAX_SIZE="2", DB_POOL_MIN_SIZE="1", DB_POOL_TIMEOUT_S="3")
     users = [make_user(f"user{index}", tier="business") for index in range(4)]
     ids = [pk for user in users for pk in submit(user, 4)]
     finals = [wait_final(pk, 120) for pk in ids]
