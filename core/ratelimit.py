@@ -180,7 +180,14 @@ class RateLimiter:
         (the request must not leave: see CONFIRM)."""
         if not (permit.granted and (permit.requests or permit.images)):
             return True
-        args = [permit.token, permit.requests, permit.images, self.window_ms, self.limits.rpm, self.limits.ipm]
+        args: list[str | int] = [
+            permit.token,
+            permit.requests,
+            permit.images,
+            self.window_ms,
+            self.limits.rpm,
+            self.limits.ipm,
+        ]
         return bool(self._confirm(keys=self.keys, args=args))
 
     def pause(self, seconds: float) -> None:

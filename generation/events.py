@@ -13,10 +13,9 @@ import logging
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
+from core import layer
 from core.redis import as_text, redis_client
 from generation.models import Generation
 from generation.presenter import event_payload
@@ -64,16 +63,10 @@ def log_keys(user_id: int, generation_id: object) -> list[str]:
 
 
 def send_to_user(user_id: int, event_type: str, payload: dict[str, Any]) -> None:
-    """Deliver one event to the user's open pages; at-most-once, so pages also re-sync from snapshots."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            group_for_user(user_id), {"type": "deliver", "event": envelope(event_type, payload)}
-        )
-    except Exception:  # a lost event must never fail the job: the page re-syncs from the database
-        log.warning("event not delivered user=%s type=%s", user_id, event_type, exc_info=True)
+    """Deliver one event to the user's open pages; at-most-once, so pages also re-sync from snapshots (a lost event
+    never fails the job)."""
+    if not layer.group_send(group_for_user(user_id), {"type": "deliver", "event": envelope(event_type, payload)}):
+        log.warning("event not delivered user=%s type=%s", user_id, event_type)
 
 
 def publish(generation: Generation, *, on_commit: bool = True) -> None:
@@ -124,10 +117,6 @@ def missed(user_id: int, generation_id: uuid.UUID, since: int) -> list[dict[str,
 
 def close_sockets(user_id: int) -> None:
     """Close every open socket of the user, in whichever web process holds it (their account was deleted)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group_for_user(user_id), {"type": ACCOUNT_CLOSED})
-    except Exception:  # the sockets also lose their session: a reconnect is refused as anonymous
-        log.warning("sockets not told to close user=%s", user_id, exc_info=True)
+    if not layer.group_send(group_for_user(user_id), {"type": ACCOUNT_CLOSED}):
+        # The sockets also lose their session: a reconnect is refused as anonymous.
+        log.warning("sockets not told to close user=%s", user_id)
