@@ -186,7 +186,7 @@ def call_provider(
     *,
     resumed: ProviderCall | None = None,
 ) -> None:
-    """Make the one recorded call (or go on with `resumed`); `leaving` runs right before the request goes out."""
+    """Make the one recorded call (or go on with `resumed`); `leaving` runs as the request goes out (Hooks)."""
     photo = read_photo(generation, target, worker)
     if photo is None:
         return
@@ -199,13 +199,13 @@ def call_provider(
         submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
         wanted=lambda: with_connection(leases.still_mine, generation, worker),
         resume=list(call.prediction_ids),
+        leaving=leaving,
     )
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))
     ticker.start()
     # The call takes seconds to minutes: give this thread's database connection back to the pool meanwhile.
     connection.close()
-    leaving()
     try:
         result = families.redesign(
             target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n, hooks=hooks
