@@ -63,11 +63,16 @@ def token_of(prompt: str) -> str:
     return prompt.split()[-1] if prompt else ""
 
 
-def overlaps(record: dict[str, Any], start: float, end: float) -> bool:
-    """Whether an upstream call was in flight at some moment of [start, end]."""
-    began = float(record["received_at"])
-    finished = began + float(record["duration_s"]) if record.get("duration_s") is not None else float("inf")
-    return began <= end and finished >= start
+def held(record: dict[str, Any], job: dict[str, Any] | None, start: float, end: float) -> bool:
+    """Whether a host still held this call at some moment of [start, end]: sent by then, its job not yet ended.
+
+    The provider's answer is not the end of a call for the host that made it: the host still has to read it,
+    store the images and settle. A host frozen or killed in between holds a paid answer nobody else can use.
+    """
+    if float(record["received_at"]) > end:
+        return False
+    finished = job["finished_at"] if job else None
+    return finished is None or finished.timestamp() >= start
 
 
 def max_window(arrivals: list[float], window_s: float) -> int:
@@ -137,7 +142,8 @@ def check(
             continue
         for record in upstream:
             same_host = not isolated or record.get("remote") in event["addrs"]
-            if same_host and overlaps(record, event["start"], event["end"]):
+            job = gens.get(by_token.get(token_of(str(record["fields"].get("prompt", ""))), ""))
+            if same_host and held(record, job, event["start"], event["end"]):
                 exposed_records[record["id"]] = record
     exposed = len(exposed_records)
     paid_twice = [

@@ -271,7 +271,7 @@ class KillLeader(Nemesis):
 
         def found() -> bool:
             nonlocal holder, name
-            holder = (client.get("gen:dispatcher:leader") or b"").decode()
+            holder = leader_of(client)
             parts = holder.split("/")
             name = self.cluster.host_of_pid(int(parts[1])) if len(parts) == 3 and parts[1].isdigit() else None
             return name is not None
@@ -286,13 +286,19 @@ class KillLeader(Nemesis):
 
             def taken_over() -> bool:
                 nonlocal new_leader
-                new_leader = (client.get("gen:dispatcher:leader") or b"").decode()
+                new_leader = leader_of(client)
                 return bool(new_leader) and new_leader != holder
 
             wait_until(taken_over, 15, "a new leader")
         event.detail = {"old_leader": holder, "new_leader": new_leader, "takeover_s": round(time.time() - event.end, 2)}
         time.sleep(max(0.0, 5 - (time.time() - event.end)))
         self.cluster.start_worker(self.cluster.net.host(name))
+
+
+def leader_of(client: Any) -> str:
+    """The dispatcher's leader as its lease in Redis names it: "hostname/pid/nonce" (see dispatcher.py)."""
+    value = client.get("gen:dispatcher:leader")
+    return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 class RedisRestart(Nemesis):

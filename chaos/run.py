@@ -92,7 +92,14 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
     began = time.time()
     nem.before()
     load_done = threading.Event()
-    submitter = threading.Thread(target=lambda: (load.run(scenario.jobs, scenario.rate), load_done.set()), daemon=True)
+
+    def submit() -> None:
+        try:
+            load.run(scenario.jobs, scenario.rate)
+        finally:
+            load_done.set()
+
+    submitter = threading.Thread(target=submit, daemon=True)
     submitter.start()
     restart_at: float | None = None
     if scenario.name == "redis_restart":
