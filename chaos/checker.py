@@ -146,6 +146,18 @@ def check(
             if same_host and held(record, job, event["start"], event["end"]):
                 exposed_records[record["id"]] = record
     exposed = len(exposed_records)
+    # Job by job: each paid call beyond the one result a job delivers must be one a nemesis left on a host it hit.
+    unexplained: list[dict[str, Any]] = []
+    paid_by_job: dict[str, list[dict[str, Any]]] = {}
+    for record in paid:
+        gid = by_token.get(token_of(str(record["fields"].get("prompt", ""))), "?")
+        paid_by_job.setdefault(gid, []).append(record)
+    for gid, records in paid_by_job.items():
+        extra = len(records) - (1 if gens.get(gid, {}).get("status") == "succeeded" else 0)
+        covered = sum(1 for r in records if r["id"] in exposed_records)
+        if extra > covered:
+            calls = [(r.get("remote"), round(float(r["received_at"]), 2)) for r in records]
+            unexplained.append({"job": gid, "paid": len(records), "exposed": covered, "calls": calls})
     paid_twice = [
         gid for gid, n in Counter(by_token.get(token_of(r["fields"]["prompt"])) for r in paid).items() if n > 1
     ]
@@ -155,6 +167,8 @@ def check(
         failures.append(f"{unsent} recorded calls never seen upstream, more than the {exposed} exposed")
     if wasted > exposed:
         failures.append(f"{wasted} paid calls without a delivered result, more than the {exposed} exposed")
+    if unexplained:
+        failures.append(f"{len(unexplained)} jobs paid for more often than a nemesis explains: {unexplained[:2]}")
     if wasted < 0:
         failures.append(f"{-wasted} results delivered without a paid call")
 
@@ -215,6 +229,7 @@ def check(
         "delivered": delivered,
         "wasted_paid_calls": wasted,
         "exposed_in_flight": exposed,
+        "unexplained_waste": unexplained,
         "jobs_paid_twice": len(paid_twice),
         "charging_errors": len(money_errors),
         "reservations_outstanding": outstanding,

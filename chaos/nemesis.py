@@ -8,11 +8,16 @@ or cut-off host may hold a paid answer nobody will ever read: the checker allows
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chaos import profile
@@ -206,33 +211,27 @@ class S3Down(CutOff):
 
 
 class ClockSkew(Nemesis):
-    """One worker host's clock 3 s ahead, another's 3 s behind (faketime), for the whole scenario."""
+    """One worker host's wall clock 3 s ahead, another's 3 s behind, for the whole scenario.
+
+    Through chaos/clockshim.c (LD_PRELOAD), not Debian's faketime: libfaketime hangs Python 3.11's timed waits, or
+    with FAKETIME_DONT_FAKE_MONOTONIC=1 makes time.sleep() fail with EINVAL, so a worker under it is broken rather
+    than skewed. Redis and PostgreSQL keep the true time: the product must read its clocks there.
+    """
 
     kind = "clock_skew"
+    OFFSETS = ("3", "-3")
 
     def before(self) -> None:
-        if shutil.which("faketime") is None:
-            raise RuntimeError("faketime is missing (apt-get install faketime)")
+        shim = build_clock_shim(self.cluster.var)
         names = sorted(self.cluster.workers)[:2]
-        # Monotonic clocks stay true: libfaketime's monotonic faking hangs Python 3.11's timed waits.
-        env = {"FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        for name, offset in zip(names, ("+3s", "-3s"), strict=False):
-            self.cluster.restart_worker(name, ["faketime", "-f", offset], env)
+        measured = {}
+        for name, offset in zip(names, self.OFFSETS, strict=False):
+            env = {"LD_PRELOAD": str(shim), "CHAOS_CLOCK_OFFSET_S": offset}
+            self.cluster.restart_worker(name, env=env)
+            measured[name] = measure_skew(self.cluster.net.host(name).wrap, env)
         self.cluster.wait_workers(len(self.cluster.workers))
-        event = self.event(self.kind, names, exposes=False, note="worker wall clocks +3 s and -3 s (faketime)")
-        event.detail = self.measure(names)
-
-    def measure(self, names: list[str]) -> dict[str, Any]:
-        """Each skewed host's wall clock as its worker process sees it, minus the harness's."""
-        import psutil
-
-        out = {}
-        for name in names:
-            for proc in self.cluster.workers[name].tree():
-                with contextlib.suppress(psutil.Error):
-                    if "celery" in " ".join(proc.cmdline()):
-                        out[name] = proc.environ().get("LD_PRELOAD", "")
-        return {"ld_preload": out}
+        event = self.event(self.kind, names, exposes=False, note="worker wall clocks +3 s and -3 s (LD_PRELOAD shim)")
+        event.detail = {"measured_offset_s": measured}
 
     def after(self) -> None:
         for event in self.events:
@@ -240,6 +239,27 @@ class ClockSkew(Nemesis):
                 self.cluster.restart_worker(name)
             event.end = time.time()
         self.cluster.wait_workers(len(self.cluster.workers))
+
+
+def build_clock_shim(var: Path) -> Path:
+    """Compile chaos/clockshim.c into var/ (once)."""
+    out = var / "clockshim.so"
+    if not out.exists():
+        if shutil.which("gcc") is None:
+            raise RuntimeError("gcc is missing (apt-get install gcc): the clock-skew shim cannot be built")
+        source = Path(__file__).with_name("clockshim.c")
+        argv = ["gcc", "-shared", "-fPIC", "-O2", "-o", str(out), str(source), "-ldl"]
+        subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    return out
+
+
+def measure_skew(wrap: Callable[[list[str]], list[str]], env: dict[str, str]) -> float:
+    """The wall clock a process on that host reads, minus the harness's, in seconds."""
+    probe = [sys.executable, "-c", "import time; print(time.time())"]
+    before = time.time()
+    done = subprocess.run(wrap(probe), env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+    after = time.time()
+    return round(float(done.stdout.strip()) - (before + after) / 2, 2)
 
 
 class TwoBeats(Nemesis):

@@ -80,8 +80,6 @@ def product_env() -> dict[str, str]:
         "WORKER_CONCURRENCY": "8",
         "DB_CONNECT_TIMEOUT_S": "2",
         "DB_STATEMENT_TIMEOUT_S": "10",
-        "DB_POOL_MAX_SIZE": "6",
-        "DB_POOL_MIN_SIZE": "1",
         "STORAGE_CONNECT_TIMEOUT_S": "1",
         "STORAGE_TIMEOUT_S": "3",
         "MODERATION_ENABLED": "0",  # no free-text check: every sandbox request is an image call
