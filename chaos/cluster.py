@@ -156,7 +156,12 @@ class Sandbox:
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = Proc("sandbox", roles.sandbox(self.port, host=self.addr), env, self.log).start()
+        argv = roles.sandbox(self.port, host=self.addr)
+        if os.geteuid() == 0:
+            # The provider is not on the cluster's machines: ahead of them for the CPU, its handler stamps each
+            # request when it lands, as a real gateway does, instead of when two starved cores get round to it.
+            argv = ["nice", "-n", "-10", *argv]
+        self.proc = Proc("sandbox", argv, env, self.log).start()
         wait_until(self.healthy, 30, "sandbox", self.proc)
 
     def healthy(self) -> bool:

@@ -335,7 +335,17 @@ class RedisRestart(Nemesis):
                     total += int(client.zcard(key))
         return total
 
+    def queued(self) -> int:
+        client = self.cluster.redis.client()
+        with contextlib.suppress(Exception):
+            return sum(int(client.llen(queue)) for queue in ("gen.priority", "gen.standard", "default"))
+        return 0
+
     def strike(self) -> None:
+        # Every job accepted: wait (bounded) until the workers have moved them from the queues to the waiting room.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (self.queued() > 0 or self.parked() < 250):
+            time.sleep(0.25)
         parked = self.parked()
         event = self.event(self.kind, [], exposes=False, note=f"{parked} jobs parked when Redis restarted empty")
         self.cluster.redis.restart_empty()

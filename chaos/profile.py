@@ -1,9 +1,10 @@
 """The chaos run's time-scaled provider and the product's settings scaled to match (like bench/profile.py).
 
-A provider "minute" lasts WINDOW_S seconds and allows LIMIT requests (one image each): 3 jobs a second, which two
-shared cores can serve with every host, the sandbox, Redis and PostgreSQL on them. Image calls take 0.5-2 s
-(15-60 s scaled by 1/30). Leases last 4 s, so a freeze of 10 s outlives one; deadlines are long enough for 300
-parked jobs to drain at the provider's pace.
+A provider "minute" lasts WINDOW_S seconds and allows LIMIT requests (one image each): 2 jobs a second, which two
+shared cores can serve with every host, the sandbox, Redis and PostgreSQL on them (one worker process alone spends
+most of a core on 2 jobs a second). Image calls take 0.5-2 s (15-60 s scaled by 1/30). Leases last 6 s, renewed
+every 2 s, so a freeze of 18 s outlives three; deadlines are long enough for 300 parked jobs to drain at the
+provider's pace.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 WINDOW_S = 4.0
-LIMIT = 12  # requests and images per window
+LIMIT = 8  # requests and images per window
 LATENCY_S = (0.5, 2.0)
-DEADLINE_S = 180
-LEASE_S = 4
+DEADLINE_S = 240
+LEASE_S = 6
 SEED = 20261127
 
 
@@ -67,7 +68,7 @@ def product_env() -> dict[str, str]:
         "REDISPATCH_AFTER_S": "4",
         "SWEEP_INTERVAL_S": "1",
         "PRIORITY_AGING_S": "4",
-        "PROGRESS_TICK_S": "0.2",
+        "PROGRESS_TICK_S": "0.4",  # the lease is renewed every fifth tick
         "BREAKER_WINDOW_S": "2",
         "BREAKER_OPEN_S": "1",
         "RETRY_BASE_S": "0.1",

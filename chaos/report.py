@@ -24,13 +24,14 @@ HEADER = [
     "max requests in a window / limit",
     "goodput ÷ limit",
     "ledger",
+    "machine load (1 min)",
     "verdict",
 ]
 
 
 def cells(result: dict[str, Any]) -> list[str]:
     if "jobs" not in result:
-        return [result["scenario"], *["-"] * 10, f"FAILED: {result.get('failures')}"]
+        return [result["scenario"], *["-"] * 11, f"FAILED: {result.get('failures')}"]
     why = ", ".join(sorted({e["kind"] for e in result.get("events", []) if e.get("exposes")}))
     wasted = f"{result['wasted_paid_calls']} (≤ {result['exposed_in_flight']}{': ' + why if why else ''})"
     rejected = str(result["provider_429"])
@@ -50,6 +51,7 @@ def cells(result: dict[str, Any]) -> list[str]:
         f"{result['max_window_requests']} / {result['limit']}",
         goodput,
         f"{result['check_ledger']}, {result['reservations_outstanding']} held",
+        str(result.get("machine_load_1m", "-")),
         verdict,
     ]
 
