@@ -343,14 +343,15 @@ class RedisRestart(Nemesis):
 
     def strike(self) -> None:
         # Every job accepted: wait (bounded) until the workers have moved them from the queues to the waiting room.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (self.queued() > 0 or self.parked() < 250):
             time.sleep(0.25)
-        parked = self.parked()
-        event = self.event(self.kind, [], exposes=False, note=f"{parked} jobs parked when Redis restarted empty")
+        parked, queued = self.parked(), self.queued()
+        note = f"{parked} jobs parked in the waiting room ({queued} messages queued) when Redis restarted empty"
+        event = self.event(self.kind, [], exposes=False, note=note)
         self.cluster.redis.restart_empty()
         event.end = time.time()
-        event.detail = {"parked_at_restart": parked}
+        event.detail = {"parked_at_restart": parked, "queued_at_restart": queued}
 
 
 class ProviderOutage(Nemesis):

@@ -101,12 +101,9 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
 
     submitter = threading.Thread(target=submit, daemon=True)
     submitter.start()
-    restart_at: float | None = None
     if scenario.name == "redis_restart":
         # Park the 300 jobs first: the restart comes once every one was accepted (they wait for the provider).
         load_done.wait(120)
-        time.sleep(1.0)
-        restart_at = time.time()
         nem.strike()
     else:
         time.sleep(max(0.0, scenario.at_s - (time.time() - began)))
@@ -130,7 +127,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
         events=[e.as_dict() for e in nem.events],
         isolated=cluster.net.isolated,
         load_window=(began, submitted_at),
-        allow_429_after=restart_at,
+        allow_429_after=next((e.end for e in nem.events if e.kind == "redis_restart"), None),
         goodput=scenario.goodput,
     )
     result.update(
