@@ -22,8 +22,16 @@ from chaos.net import SUBNET, Host, Network
 from harness import roles
 from harness.procs import ROOT, Proc, free_port, wait_until
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DB_NAME = "interiorai"
+
+
+def postgres_bin() -> Path | None:
+    """The directory of PostgreSQL's server programs (Debian keeps them off PATH), newest version first."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]), reverse=True)
+    if found:
+        return found[0].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
 
 
 def _json_call(url: str, body: dict[str, Any] | None = None, timeout: float = 10) -> Any:
@@ -50,16 +58,17 @@ class Postgres:
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
     def start(self) -> None:
-        if not (PG_BIN / "postgres").exists():
-            raise SystemExit(f"PostgreSQL 15 is not installed ({PG_BIN}); apt-get install postgresql-15")
+        pg_bin = postgres_bin()
+        if pg_bin is None:
+            raise SystemExit("PostgreSQL's server is not installed (apt-get install postgresql)")
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
-        initdb = [str(PG_BIN / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        initdb = [str(pg_bin / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
         subprocess.run(self._as_owner(initdb), check=True, capture_output=True, timeout=120)
         argv = [
-            str(PG_BIN / "postgres"),
+            str(pg_bin / "postgres"),
             "-D",
             str(self.dir),
             "-h",
