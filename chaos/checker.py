@@ -146,6 +146,14 @@ def check(
             if same_host and held(record, job, event["start"], event["end"]):
                 exposed_records[record["id"]] = record
     exposed = len(exposed_records)
+    for event in events:
+        # What was at stake: calls the provider answered (and billed) while the nemesis lasted, across the cluster.
+        event["paid_answers_during"] = sum(
+            1
+            for r in paid
+            if r.get("duration_s") is not None
+            and event["start"] <= float(r["received_at"]) + float(r["duration_s"]) <= max(event["end"], event["start"])
+        )
     # Job by job: each paid call beyond the one result a job delivers must be one a nemesis left on a host it hit.
     unexplained: list[dict[str, Any]] = []
     paid_by_job: dict[str, list[dict[str, Any]]] = {}

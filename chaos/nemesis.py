@@ -346,12 +346,34 @@ class RedisRestart(Nemesis):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (self.queued() > 0 or self.parked() < 250):
             time.sleep(0.25)
-        parked, queued = self.parked(), self.queued()
-        note = f"{parked} jobs parked in the waiting room ({queued} messages queued) when Redis restarted empty"
+        parked, queued, unacked, waiting = self.parked(), self.queued(), self.unacked(), self.unfinished()
+        note = (
+            f"{parked} jobs parked in the waiting room, {queued} messages queued and {unacked} taken by workers "
+            f"(delayed retries among them) when Redis restarted empty; {sum(waiting.values())} jobs unfinished"
+        )
         event = self.event(self.kind, [], exposes=False, note=note)
         self.cluster.redis.restart_empty()
         event.end = time.time()
-        event.detail = {"parked_at_restart": parked, "queued_at_restart": queued}
+        event.detail = {"parked": parked, "queued": queued, "unacked": unacked, "unfinished_by_stage": waiting}
+
+    def unacked(self) -> int:
+        with contextlib.suppress(Exception):
+            return int(self.cluster.redis.client().hlen("unacked"))  # kombu's Redis transport keeps them there
+        return 0
+
+    def unfinished(self) -> dict[str, int]:
+        """Jobs not yet final, by status and stage, from the database."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.cluster.pg.url, connect_timeout=5) as db:
+                rows = db.execute(
+                    "SELECT status || '/' || stage, count(*) FROM generation_generation"
+                    " WHERE status NOT IN ('succeeded', 'failed', 'cancelled') GROUP BY 1"
+                ).fetchall()
+        except psycopg.Error:
+            return {}
+        return {str(key): int(count) for key, count in rows}
 
 
 class ProviderOutage(Nemesis):

@@ -11,6 +11,12 @@ INTRO = """# Chaos runs
 Written by `make chaos` (`python -m chaos.run`) from `latest.json` beside this page; the README's "Chaos" section
 says what each scenario does and what the checker verifies. Every figure comes from records: the database's rows,
 the sandbox's own request log and the ledger, never from what the product says of itself.
+
+What the checker cannot see: which host wrote a provider call's row (rows carry no host; upstream calls do, by
+their sender's address), so a call recorded but never sent is only bounded by the calls exposed on hit hosts; a
+call is "held" by a host until its job ended by the database row's `finished_at`, which the finishing worker stamps
+with its own clock (3 s off at most, in the clock-skew scenario only, where nothing is exposed); and the provider's
+arrival time is the sandbox's handler start, which runs at a higher CPU priority so that it is close to the truth.
 """
 HEADER = [
     "scenario",
@@ -76,7 +82,9 @@ def event_line(scenario: str, event: dict[str, Any]) -> str:
     where = ", ".join(event["hosts"]) or "the cluster"
     addrs = f" ({', '.join(event['addrs'])})" if event["addrs"] else ""
     lasted = max(event["end"] - event["start"], 0)
-    return f"- **{scenario}**: {event['kind']} on {where}{addrs}, {lasted:.1f} s: {event['note']}{detail}"
+    answered = event.get("paid_answers_during")
+    during = f"; {answered} paid answers came back meanwhile" if answered is not None and lasted else ""
+    return f"- **{scenario}**: {event['kind']} on {where}{addrs}, {lasted:.1f} s: {event['note']}{during}{detail}"
 
 
 def render(path: Path) -> None:

@@ -117,6 +117,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
     time.sleep(1.5)  # the last answers reach the sandbox's log
     sandbox_log.stop()
     accepted = [{"id": j.id, "token": j.token} for j in load.accepted()]
+    events = [e.as_dict() for e in nem.events]
     result = checker.check(
         scenario=scenario.name,
         tag=tag,
@@ -124,7 +125,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
         env=cluster.env(),
         accepted=accepted,
         upstream_all=sandbox_log.all(),
-        events=[e.as_dict() for e in nem.events],
+        events=events,
         isolated=cluster.net.isolated,
         load_window=(began, submitted_at),
         allow_429_after=next((e.end for e in nem.events if e.kind == "redis_restart"), None),
@@ -134,7 +135,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
         machine_load_1m=round(os.getloadavg()[0], 1),
         hosts=scenario.hosts,
         nemesis=nem.kind,
-        events=[e.as_dict() for e in nem.events],
+        events=events,
         load=load.summary(),
         drain_s=round(drained, 1),
         duration_s=round(time.time() - began, 1),
