@@ -191,10 +191,10 @@ def call_provider(
     if photo is None:
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
-    call = resumed or leases.start_call(generation, target.provider, target.model)
+    call = resumed or leases.start_call(generation, target.provider, target.model, owner=worker)
     if call is None:
         breaker_for(target).release_probe(worker)
-        return  # cancelled before the call was sent
+        return  # cancelled, or taken over, before the call was sent
     hooks = Hooks(
         submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
         wanted=lambda: with_connection(leases.still_mine, generation, worker),
