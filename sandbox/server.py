@@ -277,7 +277,7 @@ async def handle_images(request: web.Request) -> web.StreamResponse:
     endpoint = request.path
     state.stats.arrive(endpoint)
     headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
-    record = state.log.start(endpoint, request.method, request.content_type, headers)
+    record = state.log.start(endpoint, request.method, request.content_type, headers, remote=request.remote)
     try:
         try:
             response = await process_image_request(request, state, record)
@@ -323,7 +323,7 @@ async def handle_moderations(request: web.Request) -> web.Response:
     state.stats.by_endpoint[MODERATIONS_ENDPOINT] += 1
     state.stats.moderations_total += 1
     headers = {key: request.headers[key] for key in RECORDED_HEADERS if key in request.headers}
-    record = state.log.start(MODERATIONS_ENDPOINT, request.method, request.content_type, headers)
+    record = state.log.start(MODERATIONS_ENDPOINT, request.method, request.content_type, headers, remote=request.remote)
     try:
         try:
             body = await read_values(request, MODERATIONS_ENDPOINT)

@@ -22,6 +22,8 @@ class RequestRecord:
     content_type: str
     headers: dict[str, str]
     provider: str = "openai"
+    # The sender's address: several client hosts share one sandbox, and a chaos run attributes each call to its host.
+    remote: str = ""
     received_at: float = field(default_factory=time.time)
     fields: dict[str, Any] = field(default_factory=dict)
     status: int | None = None
@@ -38,6 +40,7 @@ class RequestRecord:
             "id": self.id,
             "endpoint": self.endpoint,
             "provider": self.provider,
+            "remote": self.remote,
             "method": self.method,
             "content_type": self.content_type,
             "headers": self.headers,
@@ -175,10 +178,16 @@ class RequestLog:
         self.ids = itertools.count(1)
 
     def start(
-        self, endpoint: str, method: str, content_type: str, headers: dict[str, str], provider: str = "openai"
+        self,
+        endpoint: str,
+        method: str,
+        content_type: str,
+        headers: dict[str, str],
+        provider: str = "openai",
+        remote: str | None = None,
     ) -> RequestRecord:
         """Create and keep a record for a request that just arrived."""
-        record = RequestRecord(next(self.ids), endpoint, method, content_type, headers, provider)
+        record = RequestRecord(next(self.ids), endpoint, method, content_type, headers, provider, remote or "")
         self.records.append(record)
         return record
 

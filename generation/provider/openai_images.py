@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import functools
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,6 +17,21 @@ from billing.pricing import Usage
 from generation.provider.client import Hooks, Result, Target
 
 SANDBOX_KEY = "sk-sandbox-local"
+log = logging.getLogger("generation")
+# The call this thread is making: what to run when its request goes out (Hooks.leaving), once.
+_leaving: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("leaving", default=None)
+
+
+def _on_request(request: httpx.Request) -> None:
+    """httpx's last step before the request is written to the connection: the moment it leaves."""
+    leaving = _leaving.get()
+    if leaving is None:
+        return
+    _leaving.set(None)
+    try:
+        leaving()
+    except Exception:
+        log.warning("the leaving hook failed; the call goes ahead", exc_info=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -24,6 +42,7 @@ def client_for(base_url: str | None, timeout_s: float) -> openai.OpenAI:
         base_url=base_url,
         max_retries=0,
         timeout=httpx.Timeout(timeout_s, connect=10.0),  # type: ignore[arg-type]
+        http_client=openai.DefaultHttpxClient(event_hooks={"request": [_on_request]}),
     )
 
 
@@ -56,6 +75,14 @@ def redesign(
     target: Target, photo: bytes, prompt: str, *, size: str, quality: str, n: int, hooks: Hooks | None = None
 ) -> Result:
     """Redesign the photo: one `images.edit` call, raising the SDK's exceptions on failure."""
+    token = _leaving.set(hooks.leaving if hooks else None)
+    try:
+        return _edit(target, photo, prompt, size=size, quality=quality, n=n)
+    finally:
+        _leaving.reset(token)
+
+
+def _edit(target: Target, photo: bytes, prompt: str, *, size: str, quality: str, n: int) -> Result:
     client = client_for(target.base_url, settings.OPENAI_TIMEOUT_S)
     options: dict[str, object] = {"model": target.model, "prompt": prompt, "n": n, "size": size}
     if is_gpt_image(target.model):

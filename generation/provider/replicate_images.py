@@ -73,10 +73,13 @@ def redesign(
     hooks = hooks or Hooks()
     client = client_for(target.base_url)
     ids = list(hooks.resume)
-    while len(ids) < n:
-        prediction = client.models.predictions.create(model=target.model, input=input_for(photo, prompt, size))
-        ids.append(prediction.id)
-        hooks.submitted(list(ids))
+    if len(ids) < n:
+        payload = input_for(photo, prompt, size)
+        hooks.leaving()
+        while len(ids) < n:
+            prediction = client.models.predictions.create(model=target.model, input=payload)
+            ids.append(prediction.id)
+            hooks.submitted(list(ids))
     deadline = time.monotonic() + settings.REPLICATE_TIMEOUT_S
     finished = [wait_for(client, target, prediction_id, ids, deadline, hooks) for prediction_id in ids]
     base = target.base_url or API_BASE

@@ -202,15 +202,17 @@ def set_progress(generation: Generation, owner: str, progress: int, *, persist: 
 def start_call(generation: Generation, provider: str, model: str, owner: str | None = None) -> ProviderCall | None:
     """Record the provider call before it is made, so calls upstream always equal calls recorded.
 
-    Only while the job is still running (and, given `owner`, still under that worker's live lease, on the
-    database's clock): None, and no call may be made, if it was cancelled or taken back meanwhile. A worker that
-    froze past its lease wakes up to find it cannot buy the call its job's new worker is buying. The update waits
-    for a cancel that holds the job's row, and a cancel that comes after it sees the call and is refused.
+    Only while the job is still running, and still `owner`'s: None (and no call may be made) if it was cancelled
+    meanwhile, or taken over because the lease lapsed while this worker was held up before its call (a photo read
+    from a stalled S3): two workers would pay for one job. The lease is renewed in the same update, so the call
+    starts with a whole lease ahead of it. The update waits for a cancel that holds the job's row, and a cancel
+    that comes after it sees the call and is refused.
     """
-    mine = Q(lease_owner=owner, lease_expires_at__gt=Now()) if owner is not None else Q()
+    mine = Q(lease_owner=owner) if owner is not None else Q()
+    renewed = {"lease_expires_at": lease_from_now()} if owner is not None else {}
     with transaction.atomic():
         recorded = Generation.objects.filter(mine, pk=generation.pk, status=Status.RUNNING).update(
-            attempts=F("attempts") + 1, provider=provider, model=model
+            attempts=F("attempts") + 1, provider=provider, model=model, **renewed
         )
         if not recorded:
             return None

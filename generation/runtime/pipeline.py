@@ -116,16 +116,14 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
 
 
 def confirm_slot(limiter: RateLimiter, permit: Permit) -> bool:
-    """Stamp the booked slot as the request leaves; False (and the slot given back) if it lapsed meanwhile and the
-    window has no room for it now. Without Redis the booking stands as it was: the request goes."""
+    """Stamp the booked slot now; False if it lapsed meanwhile and the window has no room for it (nothing is added:
+    what is left of the booking only makes the window look fuller until it expires). Without Redis the booking
+    stands as it was: the request goes."""
     try:
-        if limiter.confirm(permit):
-            return True
+        return limiter.confirm(permit)
     except redis.RedisError:
         log.warning("could not stamp the slot %s; the booking stands", limiter.name, exc_info=True)
         return True
-    best_effort(limiter.release, permit)
-    return False
 
 
 def probes_first(target: Target, booked_name: str) -> bool:
@@ -212,8 +210,9 @@ def call_provider(
     *,
     resumed: ProviderCall | None = None,
 ) -> None:
-    """Make the one recorded call (or go on with `resumed`); `leaving` runs right before the request goes out, and
-    the request stays home if it says False (its rate-limit slot is gone)."""
+    """Make the one recorded call (or go on with `resumed`). `leaving` checks the booked slot right before the call
+    (the request stays home if it says False: the slot lapsed and the window is full), and runs again as the request
+    goes out on the wire (Hooks), which stamps the slot at that moment."""
     photo = read_photo(generation, target, worker)
     if photo is None:
         return
@@ -221,11 +220,12 @@ def call_provider(
     call = resumed or leases.start_call(generation, target.provider, target.model, owner=worker)
     if call is None:
         breaker_for(target).release_probe(worker)
-        return  # cancelled, or taken back by the sweeper, before the call was sent
+        return  # cancelled, or taken over, before the call was sent
     hooks = Hooks(
         submitted=lambda ids: with_connection(leases.note_predictions, call, ids),
         wanted=lambda: with_connection(leases.still_mine, generation, worker),
         resume=list(call.prediction_ids),
+        leaving=leaving,
     )
     started = time.monotonic()
     ticker = ProgressTicker(generation, worker, expected_duration_s(target.model))

@@ -85,6 +85,29 @@ def test_workers_send_events_and_consume_both_generation_queues(services: dict[s
     assert {"gen.priority", "gen.standard"} <= set(queues), command
 
 
+def media_mounts(service: dict[str, Any]) -> set[tuple[str, str]]:
+    """(volume, path) of each named volume a service mounts; v1 writes "src:dst:mode", v2 a mapping."""
+    mounts = set()
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume.get("source", ""), volume.get("target", "")
+        mounts.add((source, target))
+    return mounts
+
+
+@pytest.mark.parametrize("role", ["web", "worker", "webhooks", "beat"])
+def test_every_app_container_shares_one_media_store(services: dict[str, Any], role: str) -> None:
+    # A worker stores a result and web serves it: on separate machines they must reach the same files (a shared
+    # volume at MEDIA_ROOT, or one bucket), which is the layout `make chaos` runs its hosts in.
+    service, web = services[role], services["web"]
+    media_root = service["environment"]["MEDIA_ROOT"]
+    assert media_root == web["environment"]["MEDIA_ROOT"]
+    assert ("media", media_root) in media_mounts(service), service.get("volumes")
+    assert service["environment"]["AWS_STORAGE_BUCKET_NAME"] == web["environment"]["AWS_STORAGE_BUCKET_NAME"]
+
+
 def test_flower_is_behind_basic_auth(services: dict[str, Any]) -> None:
     environment = services["flower"]["environment"]
     assert environment["FLOWER_BASIC_AUTH"] == SECRETS["FLOWER_BASIC_AUTH"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models.functions import Now
 
 from billing.services import set_tier
 from core.redis import server_time
-from generation.models import Generation
+from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import limiter_for
 from generation.runtime import leases, pipeline
@@ -38,3 +39,25 @@ def test_a_stale_booking_gives_its_slot_back(settings):
     late = booked.__class__(True, 0.0, booked.token, booked.requests, booked.images, at=server_time() - 30)
     assert pipeline.use_booking(limiter, ("x", late)) is None
     assert limiter.in_window() == (0, 0), "the slot it booked is free again"
+
+
+def test_a_worker_whose_job_was_taken_over_before_its_call_sends_none(alice):
+    # Found by the chaos runs (S3 down): a worker held up reading the photo outlived its lease, the sweeper gave the
+    # job to another worker, and both paid the provider for it; the first one's result was thrown away.
+    generation = create(alice, make_room(alice))
+    mine = leases.claim(str(generation.pk), "worker-a")
+    Generation.objects.filter(pk=generation.pk).update(lease_owner="worker-b")  # taken back and claimed meanwhile
+
+    assert leases.start_call(mine, "sandbox", "gpt-image-1", owner="worker-a") is None
+    assert not ProviderCall.objects.filter(generation=generation).exists()
+    assert leases.start_call(mine, "sandbox", "gpt-image-1", owner="worker-b") is not None
+
+
+def test_recording_the_call_gives_its_worker_a_whole_lease(alice, settings):
+    generation = create(alice, make_room(alice))
+    mine = leases.claim(str(generation.pk), "worker-a")
+    Generation.objects.filter(pk=generation.pk).update(lease_expires_at=Now())  # about to lapse, nobody took it yet
+
+    assert leases.start_call(mine, "sandbox", "gpt-image-1", owner="worker-a") is not None
+    held = Generation.objects.annotate(db_now=Now()).get(pk=generation.pk)
+    assert (held.lease_expires_at - held.db_now).total_seconds() > settings.GENERATION_LEASE_S - 1

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from core.ratelimit import Limits
+from core.redis import redis_client
 from generation.models import ProviderLimit
 from generation.provider import limits
 from generation.provider.client import targets
@@ -63,3 +64,16 @@ def test_a_running_worker_keeps_to_a_limit_set_after_it_started(worker_factory, 
     stats = provider.stats()
     assert stats["by_status"].get("429", 0) == 0, "the worker used the admin's limit, not its unlimited default"
     assert stats["requests_total"] == 5 == recorded_calls()
+
+
+@pytest.mark.stack
+def test_a_booking_is_stamped_when_its_request_leaves_even_on_a_cold_worker(worker_factory, provider, make_user):
+    # A fresh worker's first call builds the SDK's client and encodes the upload; found by the chaos runs: stamped
+    # before all that, the booking's slot reopened a few tenths of a second early and the provider answered 429.
+    worker_factory(PROVIDER_RPM="50", PROVIDER_IPM="50", RATE_LIMIT_WINDOW_S="60", RATE_LIMIT_SAFETY_S="0.05")
+    (pk,) = submit(make_user("mira", tier="business"), 1)
+    assert wait_final(pk, 30).status == "succeeded"
+
+    (arrived,) = [r["received_at"] for r in provider.requests(limit=20) if r["endpoint"] == "/v1/images/edits"]
+    ((_, stamp_ms),) = redis_client().zrange(f"rl:{targets()[0].name}:req", 0, -1, withscores=True)
+    assert arrived - stamp_ms / 1000 < 0.05, "the booking was stamped well before its request reached the provider"

@@ -29,14 +29,18 @@ def claimed(user: Any) -> Generation:
     return generation
 
 
-def test_a_worker_whose_lease_lapsed_records_no_call(alice):
+def test_a_worker_whose_job_was_taken_over_records_no_call(alice):
     generation = claimed(alice)
     assert leases.start_call(generation, "sandbox", "gpt-image-1", owner="someone-else") is None
+    # Its lease lapsed and nobody took the job yet: it is still this worker's, and the call renews the lease.
     Generation.objects.filter(pk=generation.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert leases.start_call(generation, "sandbox", "gpt-image-1", owner=WORKER) is None, "the lease lapsed"
-    assert not ProviderCall.objects.exists()
-    Generation.objects.filter(pk=generation.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=30))
     assert leases.start_call(generation, "sandbox", "gpt-image-1", owner=WORKER) is not None
+    generation.refresh_from_db()
+    assert generation.lease_expires_at > timezone.now()
+    # Taken over meanwhile (the sweep took it back, another worker claimed it): nothing is recorded.
+    Generation.objects.filter(pk=generation.pk).update(lease_owner="the-new-worker")
+    assert leases.start_call(generation, "sandbox", "gpt-image-1", owner=WORKER) is None
+    assert ProviderCall.objects.filter(generation=generation).count() == 1
 
 
 def lapsed_booking(name: str, rpm: int) -> tuple[RateLimiter, Any]:

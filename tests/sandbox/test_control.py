@@ -103,6 +103,7 @@ def test_recorded_requests_show_fields_files_and_status(
         "bytes": len(room_photo),
     }
     assert edit_record["status"] == 200
+    assert edit_record["remote"] == "127.0.0.1"  # the sender, which a chaos run uses to tell its hosts apart
     assert generation_record["fields"]["model"] == "dall-e-2"
     assert "Authorization" not in json.dumps(edit_record)
     assert len(sandbox.requests(limit=1)) == 1

@@ -1,0 +1,1 @@
+"""Multi-host chaos runs: a cluster in network namespaces, nemeses, and a checker that trusts only records."""
