@@ -30,6 +30,7 @@ HEADER = [
     "max requests in a window / limit",
     "goodput ÷ limit",
     "ledger",
+    "Redis commands / DB transactions per delivered job",
     "machine load (1 min)",
     "verdict",
 ]
@@ -37,7 +38,7 @@ HEADER = [
 
 def cells(result: dict[str, Any]) -> list[str]:
     if "jobs" not in result:
-        return [result["scenario"], *["-"] * 11, f"FAILED: {result.get('failures')}"]
+        return [result["scenario"], *["-"] * 12, f"FAILED: {result.get('failures')}"]
     why = ", ".join(sorted({e["kind"] for e in result.get("events", []) if e.get("exposes")}))
     wasted = f"{result['wasted_paid_calls']} (≤ {result['exposed_in_flight']}{': ' + why if why else ''})"
     rejected = str(result["provider_429"])
@@ -57,9 +58,15 @@ def cells(result: dict[str, Any]) -> list[str]:
         f"{result['max_window_requests']} / {result['limit']}",
         goodput,
         f"{result['check_ledger']}, {result['reservations_outstanding']} held",
+        per_job(result.get("costs", {})),
         str(result.get("machine_load_1m", "-")),
         verdict,
     ]
+
+
+def per_job(costs: dict[str, Any]) -> str:
+    redis, pg = costs.get("redis_commands_per_job"), costs.get("pg_transactions_per_job")
+    return f"{redis if redis is not None else '-'} / {pg if pg is not None else '-'}"
 
 
 def summary(results: dict[str, Any]) -> str:

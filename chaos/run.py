@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from chaos import checker, nemesis, profile, report
 from chaos.cluster import Cluster
 from chaos.load import Load
@@ -91,6 +93,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
     load.upload_rooms()
     sandbox_log.start()
     began = time.time()
+    spent_before = spent(cluster)
     load_done = threading.Event()
 
     def submit() -> None:
@@ -116,6 +119,7 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
     drained = drain(cluster, tag, [j.id for j in load.accepted() if j.id])
     time.sleep(1.5)  # the last answers reach the sandbox's log
     sandbox_log.stop()
+    spent_after = spent(cluster)
     accepted = [{"id": j.id, "token": j.token} for j in load.accepted()]
     events = [e.as_dict() for e in nem.events]
     result = checker.check(
@@ -139,11 +143,39 @@ def run_scenario(cluster: Cluster, scenario: Scenario, index: int, tokens: dict[
         load=load.summary(),
         drain_s=round(drained, 1),
         duration_s=round(time.time() - began, 1),
+        costs=costs(spent_before, spent_after, result.get("delivered", 0), time.time() - began),
     )
     run_dir = VAR / "runs" / scenario.name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "sandbox-requests.json").write_text(json.dumps(sandbox_log.all()))
     return result
+
+
+def spent(cluster: Cluster) -> dict[str, int]:
+    """What the whole cluster has asked of Redis and PostgreSQL so far (commands, transactions); {} if unreadable."""
+    try:
+        commands = int(cluster.redis.client().info("stats")["total_commands_processed"])
+        with psycopg.connect(cluster.pg.url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        return {"redis_commands": commands, "pg_transactions": int(row[0]) if row else 0}
+    except Exception as exc:  # a figure for the projection, never a reason to fail a scenario
+        log(f"costs not read: {exc}")
+        return {}
+
+
+def costs(before: dict[str, int], after: dict[str, int], delivered: int, seconds: float) -> dict[str, Any]:
+    """Redis commands and database transactions per delivered job and per second, over the scenario (every process:
+    web, workers, beat, their background loops). None where a counter went back (Redis restarted empty)."""
+    out: dict[str, Any] = {"seconds": round(seconds, 1), "delivered": delivered}
+    for key in ("redis_commands", "pg_transactions"):
+        used = after.get(key, -1) - before.get(key, 0)
+        ok = key in before and key in after and used >= 0
+        out[key] = used if ok else None
+        out[f"{key}_per_job"] = round(used / delivered, 1) if ok and delivered else None
+        out[f"{key}_per_s"] = round(used / seconds, 1) if ok and seconds else None
+    return out
 
 
 def drain(cluster: Cluster, tag: str, ids: list[str]) -> float:

@@ -74,10 +74,16 @@ def open_target() -> Target | None:
     return found[0] if found else None
 
 
-def pick_target(worker: str, limit: int | None = None) -> tuple[Target | None, float]:
-    """The first target (of the first `limit`) whose breaker lets a call through, or None and how long to wait."""
+def pick_target(worker: str, limit: int | None = None, failed_on: str = "") -> tuple[Target | None, float]:
+    """The first target (of the first `limit`) whose breaker lets a call through, or None and how long to wait.
+
+    A job whose last call failed on `failed_on` while its breaker is not closed asks that target last: it takes the
+    probe there only if nothing else lets it through, so it is not the one job that probes a dead provider again and
+    again (fresh jobs take the probes, and traffic still comes back with the first one that succeeds)."""
     wait = math.inf
-    for target in targets()[:limit]:
+    chain = targets()[:limit]
+    shunned = [t for t in chain if t.name == failed_on and breaker_for(t).state() != "closed"]
+    for target in [t for t in chain if t not in shunned] + shunned:
         decision = breaker_for(target).allow(worker)
         if decision.allowed:
             return target, 0.0

@@ -90,7 +90,7 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
     if resume(generation, worker, booked):
         return
     limit = job_reach(generation)
-    target, breaker_wait = pick_target(worker, limit)
+    target, breaker_wait = pick_target(worker, limit, failed_on=last_failed_target(generation))
     if booked is not None and (target is None or not usable(booked[0], limit) or probes_first(target, booked[0])):
         # The breakers moved on since the slot was booked, or this job holds the probe of a target before the booked
         # one: only a call to it can bring traffic back there (failback), so the job goes and the slot is given back.
@@ -124,6 +124,16 @@ def confirm_slot(limiter: RateLimiter, permit: Permit) -> bool:
     except redis.RedisError:
         log.warning("could not stamp the slot %s; the booking stands", limiter.name, exc_info=True)
         return True
+
+
+def last_failed_target(generation: Generation) -> str:
+    """The target (`provider:model`) of the job's last call if that call failed, else ""."""
+    if not generation.attempts:
+        return ""
+    last = generation.calls.order_by("-attempt").values_list("provider", "model", "outcome").first()
+    if last is None or last[2] == ProviderCall.Outcome.SUCCESS:
+        return ""
+    return f"{last[0]}:{last[1]}"
 
 
 def probes_first(target: Target, booked_name: str) -> bool:

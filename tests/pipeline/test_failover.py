@@ -170,3 +170,28 @@ def test_a_job_that_takes_the_primarys_probe_calls_the_primary_even_with_a_fallb
     assert breaker_for(primary).state() == "closed", "the probe succeeded: traffic returns to the primary"
     assert limiter_for(fallback).in_window()[0] == 0, "the fallback's slot was given back"
     assert provider.stats()["by_provider"]["replicate"]["requests_total"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_call_failed_on_the_primary_goes_to_the_fallback_rather_than_probing_it_again(
+    provider, make_user, chain, settings
+):
+    # Seen in the outage test about one run in five: the job whose call failed on OpenAI came back from its backoff
+    # as the breaker turned half-open, took the probe, failed again, and so on until its deadline, while every
+    # other job was served by Replicate.
+    settings.SANDBOX_PORT = urlsplit(provider.url).port
+    settings.BREAKER_OPEN_S, settings.BREAKER_CONSECUTIVE_FAILURES = 0.1, 1
+    provider.configure(outage_providers=["openai"])
+    primary = targets()[0]
+    user = make_user("rita", tier="pro")
+    generation = leases.claim(str(create(user, make_room(user)).pk), "w")
+    assert generation is not None
+    call = leases.start_call(generation, primary.provider, primary.model, owner="w")
+    leases.finish_call(call, outcome=ProviderCall.Outcome.RETRYABLE, status_code=503, latency_s=0.1)
+    breaker_for(primary).record(False, "w")
+    time.sleep(0.15)  # half-open: whoever asks first takes the probe
+    pipeline.admit(generation, "w")
+    generation.refresh_from_db()
+    assert (generation.status, generation.provider) == ("succeeded", "replicate"), generation.error_code
+    assert provider.stats()["by_provider"]["openai"]["requests_total"] == 0, "no second call to the dead provider"
+    assert breaker_for(primary).allow("a-fresh-job").state == "probe", "the probe is left for a fresh job"
