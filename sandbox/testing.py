@@ -78,6 +78,11 @@ class SandboxHandle:
         """Zero stats, clear recorded requests and rate-limit windows, and restart the RNG."""
         _call(self.url + "/_sandbox/reset", "POST", {})
 
+    def restore(self, config: SandboxConfig) -> dict[str, Any]:
+        """Reset, then set every config key to `config`'s value, so nothing an earlier user changed is left."""
+        self.reset()
+        return self.configure(**config.as_dict())
+
 
 class _ServerThread(threading.Thread):
     """Serve the sandbox on its own event loop until asked to stop."""

@@ -7,6 +7,7 @@ import json
 import openai
 import pytest
 
+from sandbox.config import SandboxConfig
 from sandbox.testing import SandboxHandle
 from tests.support.http import post_raw
 
@@ -147,3 +148,13 @@ def test_the_same_seed_repeats_the_same_faults(sandbox: SandboxHandle, client: o
 
     assert first == second
     assert set(first) == {"ok", "500"}
+
+
+def test_restore_undoes_every_key_a_test_changed(sandbox: SandboxHandle) -> None:
+    # A test that left OpenAI in `outage_providers` once made every later stack test in the suite see 503s: the
+    # `provider` fixture restores the whole config this way before each test.
+    healthy = sandbox.restore(SandboxConfig(seed=7))
+    sandbox.configure(outage_providers=["openai"], providers={"replicate": {"rpm": 5}}, rate_500=0.5, outage=True)
+
+    assert sandbox.restore(SandboxConfig(seed=7)) == healthy == sandbox.config()
+    assert (healthy["outage_providers"], healthy["providers"], healthy["outage"]) == ([], {}, False)
