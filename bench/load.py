@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import random
 import sys
@@ -21,29 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from PIL import Image, ImageDraw
 
 from generation.styles import STYLES
+from harness.photos import room_photo
 
 FINAL = ("succeeded", "failed", "cancelled")
 SNAPSHOT_AFTER_S = 5.0  # a page that heard nothing for this long about a job it waits for asks for a snapshot
 POLL_WAIT_S = 0.8  # LiteLLM peer: each long-poll returns inside the load balancer's deadline
-
-
-def room_photo(seed: int, side: int = 640) -> bytes:
-    """A synthetic room, different for every user (so no two uploads share a result cache entry)."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (side, side), (rng.randint(150, 230), rng.randint(150, 230), rng.randint(150, 230)))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([0, int(side * 0.66), side, side], fill=(rng.randint(80, 160), 90, 60))
-    x = rng.randint(0, side // 2)
-    draw.rectangle([x, int(side * 0.15), x + side // 4, int(side * 0.5)], fill=(170, 210, 240))
-    draw.rectangle(
-        [int(side * 0.1), int(side * 0.5), int(side * 0.45), int(side * 0.72)], fill=(80, 80, rng.randint(60, 140))
-    )
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 async def read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:

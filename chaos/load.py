@@ -6,8 +6,6 @@ with the job that made it from the sandbox's log alone.
 
 from __future__ import annotations
 
-import io
-import random
 import threading
 import time
 import uuid
@@ -16,23 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from PIL import Image, ImageDraw
 
-STYLES = ("modern", "scandinavian", "industrial", "bohemian", "minimalist")
+from generation.styles import STYLES
+from harness.photos import room_photo
+
 SUBMIT_ATTEMPTS = 4
-
-
-def room_photo(seed: int, side: int = 512) -> bytes:
-    """A synthetic room, different for every user."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (side, side), (rng.randint(150, 230), rng.randint(150, 230), rng.randint(150, 230)))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([0, int(side * 0.66), side, side], fill=(rng.randint(80, 160), 90, 60))
-    x = rng.randint(0, side // 2)
-    draw.rectangle([x, int(side * 0.15), x + side // 4, int(side * 0.5)], fill=(170, 210, 240))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 @dataclass
@@ -67,7 +53,9 @@ class Load:
                         "/api/v1/rooms/",
                         headers={"Authorization": f"Token {key}"},
                         data={"name": f"{self.tag} room", "room_type": "living_room"},
-                        files={"photo": ("room.jpg", room_photo(hash((self.tag, index)) % 10**6), "image/jpeg")},
+                        files={
+                            "photo": ("room.jpg", room_photo(hash((self.tag, index)) % 10**6, side=512), "image/jpeg")
+                        },
                     )
                     if response.status_code == 201:
                         self.rooms[user] = str(response.json()["id"])
@@ -81,7 +69,7 @@ class Load:
         job = Submitted(token, user, time.time())
         body = {
             "room": self.rooms[user],
-            "style": STYLES[index % len(STYLES)],
+            "style": STYLES[index % len(STYLES)].slug,
             "prompt": f"chaos {self.tag} {token}",
             "quality": "low",
         }

@@ -9,6 +9,7 @@ breaker closes, and the next job picks it again.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -74,7 +75,13 @@ def open_target() -> Target | None:
     return found[0] if found else None
 
 
-def pick_target(worker: str, limit: int | None = None, failed_on: str = "") -> tuple[Target | None, float]:
+class Pick(NamedTuple):
+    target: Target | None  # None while no breaker lets a call through
+    wait_s: float  # how long to wait then
+    probing: bool = False  # the target is half-open and this caller holds its single probe
+
+
+def pick_target(worker: str, limit: int | None = None, failed_on: str = "") -> Pick:
     """The first target (of the first `limit`) whose breaker lets a call through, or None and how long to wait.
 
     A job whose last call failed on `failed_on` while its breaker is not closed asks that target last: it takes the
@@ -86,9 +93,9 @@ def pick_target(worker: str, limit: int | None = None, failed_on: str = "") -> t
     for target in [t for t in chain if t not in shunned] + shunned:
         decision = breaker_for(target).allow(worker)
         if decision.allowed:
-            return target, 0.0
+            return Pick(target, 0.0, probing=decision.state == "probe")
         wait = min(wait, decision.wait_s)
-    return None, max(min(wait, 30.0), settings.BREAKER_MIN_WAIT_S)
+    return Pick(None, max(min(wait, 30.0), settings.BREAKER_MIN_WAIT_S))
 
 
 def next_open(after: Target, worker: str, limit: int | None = None) -> Target | None:

@@ -224,14 +224,6 @@ def start_call(generation: Generation, provider: str, model: str, owner: str | N
     return call
 
 
-def withdraw_call(call: ProviderCall) -> None:
-    """Forget a recorded call that never left (its rate-limit slot lapsed first): calls recorded stay calls made.
-    A call the sweeper already closed is left as it is."""
-    with transaction.atomic():
-        if ProviderCall.objects.filter(pk=call.pk, outcome=ProviderCall.Outcome.IN_FLIGHT).delete()[0]:
-            Generation.objects.filter(pk=call.generation_id, attempts=call.attempt).update(attempts=F("attempts") - 1)
-
-
 def resumable_call(generation: Generation) -> ProviderCall | None:
     """The job's last call if it left provider work to poll (predictions recorded, its worker lost), else None."""
     call = generation.calls.order_by("-attempt").first()

@@ -90,8 +90,10 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
     if resume(generation, worker, booked):
         return
     limit = job_reach(generation)
-    target, breaker_wait = pick_target(worker, limit, failed_on=last_failed_target(generation))
-    if booked is not None and (target is None or not usable(booked[0], limit) or probes_first(target, booked[0])):
+    pick = pick_target(worker, limit, failed_on=last_failed_target(generation))
+    target = pick.target
+    probes_elsewhere = pick.probing and target is not None and booked is not None and booked[0] != target.name
+    if booked is not None and (target is None or not usable(booked[0], limit) or probes_elsewhere):
         # The breakers moved on since the slot was booked, or this job holds the probe of a target before the booked
         # one: only a call to it can bring traffic back there (failback), so the job goes and the slot is given back.
         best_effort(release_booking, *booked)
@@ -99,12 +101,12 @@ def admit(generation: Generation, worker: str, booked: tuple[str, Permit] | None
     elif booked is not None:
         target = target_named(booked[0]) or target  # the dispatcher may have booked a fallback that has room
     if target is None:
-        leases.defer(generation, seconds=breaker_wait, stage=Stage.WAITING, reason="breaker open", owner=worker)
+        leases.defer(generation, seconds=pick.wait_s, stage=Stage.WAITING, reason="breaker open", owner=worker)
         return
     limiter = limiter_for(target)
     permit = use_booking(limiter, booked)
     if permit is None:
-        found = book_slot(generation, worker, target, limiter, limit)
+        found = book_slot(generation, worker, target, limiter, limit, probing=pick.probing and target == pick.target)
         if found is None:
             return
         target, limiter, permit = found
@@ -134,12 +136,6 @@ def last_failed_target(generation: Generation) -> str:
     if last is None or last[2] == ProviderCall.Outcome.SUCCESS:
         return ""
     return f"{last[0]}:{last[1]}"
-
-
-def probes_first(target: Target, booked_name: str) -> bool:
-    """Whether `target`, which the breakers let this job through to, is half-open (this job holds its single probe)
-    and not the target its slot was booked on."""
-    return target.name != booked_name and breaker_for(target).state() != "closed"
 
 
 def job_reach(generation: Generation) -> int:
@@ -175,15 +171,15 @@ def use_booking(limiter: RateLimiter, booked: tuple[str, Permit] | None) -> Perm
 
 
 def book_slot(
-    generation: Generation, worker: str, target: Target, limiter: RateLimiter, limit: int
+    generation: Generation, worker: str, target: Target, limiter: RateLimiter, limit: int, *, probing: bool = False
 ) -> tuple[Target, RateLimiter, Permit] | None:
     """A slot now or within RATE_LIMIT_MAX_WAIT_S, on the target or, if its limit is exhausted for longer than
-    PROVIDER_FAILOVER_WAIT_S, on the next open target of the job's reach; otherwise the job parks (None)."""
+    PROVIDER_FAILOVER_WAIT_S, on the next open target of the job's reach; otherwise the job parks (None).
+
+    A job `probing` (it holds the target's half-open probe) goes first: the jobs parked ahead of it wait for the
+    probe's answer, so queueing behind them would hand the probe back, again and again, for as long as they wait
+    (an outage that never ends)."""
     slow = generation.lane == Generation.Lane.SLOW
-    # A job holding the half-open probe goes first: the jobs parked ahead of it wait for the probe's answer, so
-    # queueing behind them would hand the probe back, again and again, for as long as they wait (an outage that
-    # never ends).
-    probing = breaker_for(target).state() != "closed"
     if not probing and waiting.waiting_ahead(generation.priority, settings.RATE_LIMIT_MAX_WAIT_S, slow=slow):
         # Jobs of this tier or a higher one (every job, for the slow lane) wait for the next slot: queue behind them.
         breaker_for(target).release_probe(worker)
@@ -220,11 +216,14 @@ def call_provider(
     *,
     resumed: ProviderCall | None = None,
 ) -> None:
-    """Make the one recorded call (or go on with `resumed`). `leaving` checks the booked slot right before the call
-    (the request stays home if it says False: the slot lapsed and the window is full), and runs again as the request
-    goes out on the wire (Hooks), which stamps the slot at that moment."""
+    """Make the one recorded call (or go on with `resumed`). `leaving` checks the booked slot before the call is
+    recorded (the job waits again if it says False: the slot lapsed and the window is full), and runs again as the
+    request goes out on the wire (Hooks), which stamps the slot at that moment."""
     photo = read_photo(generation, target, worker)
     if photo is None:
+        return
+    if not leaving():
+        wait_again(generation, target, worker)
         return
     prompt = build_prompt(generation.style, generation.room_type, generation.prompt)
     call = resumed or leases.start_call(generation, target.provider, target.model, owner=worker)
@@ -242,10 +241,6 @@ def call_provider(
     ticker.start()
     # The call takes seconds to minutes: give this thread's database connection back to the pool meanwhile.
     connection.close()
-    if not leaving():
-        ticker.stop()
-        withdraw(generation, call, target, worker)
-        return
     try:
         result = families.redesign(
             target, photo, prompt, size=generation.size, quality=generation.quality, n=generation.n, hooks=hooks
@@ -279,12 +274,11 @@ def with_connection(action: Callable[..., Any], *args: object) -> Any:
         connection.close()
 
 
-def withdraw(generation: Generation, call: ProviderCall, target: Target, worker: str) -> None:
-    """The booked slot lapsed before the request left (this worker stalled past a whole window) and the window is
-    full: the call was never sent, so its record goes, and the job waits in line for a new slot."""
+def wait_again(generation: Generation, target: Target, worker: str) -> None:
+    """The booked slot lapsed before the call (this worker stalled past a whole window) and the window is full: no
+    call is recorded or sent, and the job waits in line for a new slot."""
     best_effort(breaker_for(target).release_probe, worker)
-    with_connection(leases.withdraw_call, call)
-    log.warning("slot lapsed before the call left gen=%s worker=%s: waiting again", generation.pk, worker)
+    log.warning("slot lapsed before the call gen=%s worker=%s: waiting again", generation.pk, worker)
     leases.park(generation, seconds=0, reason="rate-limit slot lapsed", owner=worker)
 
 

@@ -13,13 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def slow_small_farm(settings, monkeypatch):
-    """One worker slot, 10 s calls, no provider limit: the n-th job in line waits about 10 * n seconds."""
-    settings.WORKER_CONCURRENCY = 1
-    settings.GENERATION_EXPECTED_S = 10.0
-    settings.PROVIDER_RPM = settings.PROVIDER_IPM = 0
-    settings.ADMISSION_MAX_WAIT_S = 35
-    monkeypatch.setattr(estimates, "_slots", (0.0, 0))  # no worker heard from: the configured concurrency counts
+def slow_small_farm(one_slow_slot):
+    """The fourth job in line would wait past the 35 s we hold a request."""
+    one_slow_slot.ADMISSION_MAX_WAIT_S = 35
 
 
 def post(client, room, prompt):

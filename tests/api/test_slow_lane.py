@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from core.redis import redis_client
-from generation import estimates
 from generation.models import Generation
 from generation.queue import messages, waiting
 from generation.runtime.dispatcher import Dispatcher
@@ -19,14 +18,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def full(settings, monkeypatch):
+def full(one_slow_slot):
     """One slot, 10 s calls: the third job in line would wait past the 25 s we hold a request."""
-    settings.WORKER_CONCURRENCY = 1
-    settings.GENERATION_EXPECTED_S = 10.0
-    settings.PROVIDER_RPM = settings.PROVIDER_IPM = 0
-    settings.ADMISSION_MAX_WAIT_S = 25
-    settings.SLOW_LANE_DEADLINE_S, settings.SLOW_LANE_MAX_WAIT_S = 6 * 3600, 4 * 3600
-    monkeypatch.setattr(estimates, "_slots", (0.0, 0))
+    one_slow_slot.ADMISSION_MAX_WAIT_S = 25
+    one_slow_slot.SLOW_LANE_DEADLINE_S, one_slow_slot.SLOW_LANE_MAX_WAIT_S = 6 * 3600, 4 * 3600
 
 
 def post(client, room, **fields):

@@ -57,8 +57,9 @@ def test_the_job_holding_the_probe_does_not_queue_behind_the_jobs_waiting_for_it
     time.sleep(0.15)  # half-open: the next caller takes the single probe
     generation = leases.claim(str(create(alice, make_room(alice)).pk), "prober")
     assert generation is not None
-    assert pick_target("prober")[0] == target, "this worker holds the probe"
-    booked = pipeline.book_slot(generation, "prober", target, limiter_for(target), len(targets()))
+    pick = pick_target("prober")
+    assert pick.target == target and pick.probing, "this worker holds the probe"
+    booked = pipeline.book_slot(generation, "prober", target, limiter_for(target), len(targets()), probing=True)
     assert booked is not None, "the probe's call goes out now"
     generation.refresh_from_db()
     assert generation.status == Generation.Status.RUNNING
