@@ -173,7 +173,8 @@ def promote_long_waiting() -> int:
     """Move a job that waited PRIORITY_AGING_S up one tier, and again after each further PRIORITY_AGING_S.
 
     One step at a time: a free job that waited long goes ahead of fresh free jobs and level with fresh pro ones,
-    never straight past the top tier's fresh work. Nobody starves, and paid tiers keep what they pay for.
+    never straight past the top tier's fresh work. Nobody starves, and paid tiers keep what they pay for. The slow
+    lane never ages: its jobs asked to wait behind every standard job, however long that takes.
     """
     levels = sorted(set(Tier.objects.values_list("priority", "queue")))
     cutoff = Now() - timedelta(seconds=settings.PRIORITY_AGING_S)
@@ -181,7 +182,7 @@ def promote_long_waiting() -> int:
     for (priority, _), (next_priority, next_queue) in itertools.pairwise(levels):
         if next_priority == priority:
             continue
-        aged = Generation.objects.filter(status=Status.QUEUED, priority=priority).filter(
+        aged = Generation.objects.filter(status=Status.QUEUED, lane=Generation.Lane.STANDARD, priority=priority).filter(
             Q(promoted_at__lt=cutoff) | Q(promoted_at__isnull=True, created_at__lt=cutoff)
         )
         rows = list(aged.values_list("pk", "n", "queue")[:BATCH])

@@ -11,6 +11,7 @@ from core.redis import redis_client
 from generation.models import Generation
 from generation.queue import messages, waiting
 from generation.runtime.dispatcher import Dispatcher
+from generation.runtime.sweeper import promote_long_waiting
 from tests.support.api import client_for, upload_room
 from tests.support.jobs import succeed
 
@@ -83,3 +84,29 @@ def test_the_owner_is_emailed_when_a_slow_job_they_asked_about_is_done(
         succeed(generation)
     assert [m.subject for m in mailoutbox] == ["Your redesign is ready"]
     assert f"/generations/{generation.pk}/" in mailoutbox[0].body
+
+
+def test_a_slow_job_never_ages_into_a_tier_nor_leaves_its_place_in_the_waiting_room(
+    full, settings, monkeypatch, make_user
+):
+    # Seen in `make bench` (steady-1000 with the slow lane): every slow job that waited PRIORITY_AGING_S was moved
+    # up a tier, into the paid queue, taken out of the waiting room and sent to a worker that parked it again, over
+    # and over: a worker claim and a page update per slow job every few seconds, and accepts 10x slower.
+    client = client_for(make_user("fay", tier="free"))
+    room = upload_room(client).json()["id"]
+    for i in range(2):
+        post(client, room, prompt=f"job {i}")
+    slow = post(client, room, prompt="late", accept_slow=True).json()
+    generation = Generation.objects.get(pk=slow["id"])
+    waiting.park(str(generation.pk), priority=generation.priority, images=1, queue=generation.queue, delay_s=60, slow=True)
+    long_ago = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S * 3)
+    Generation.objects.filter(lane=Generation.Lane.SLOW).update(created_at=long_ago)
+    sent: list[str] = []
+    monkeypatch.setattr(messages, "dispatch", lambda pk, *a, **k: sent.append(str(pk)) or True)
+
+    promote_long_waiting()
+
+    after = Generation.objects.get(pk=generation.pk)
+    assert (after.priority, after.queue) == (generation.priority, generation.queue)
+    assert str(generation.pk) not in sent
+    assert str(generation.pk) in waiting.parked_ids(redis_client())
