@@ -220,6 +220,25 @@ def losses(run: dict[str, Any], top: int = 3) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v * 100:.1f}%" for v, k in biggest) or "no loss measured"
 
 
+def ceiling(results: dict[str, Any], run: dict[str, Any]) -> str:
+    """The most any system could deliver under this profile: injected faults spend slots too, so does the margin."""
+    profile, lost = results.get("profile") or {}, (run.get("goodput") or {}).get("lost") or {}
+    failing = sum(v for k, v in (profile.get("faults") or {}).items() if k != "rate_429")
+    env = profile.get("interiorai_env") or {}
+    window, margin = float(env.get("RATE_LIMIT_WINDOW_S", 0) or 0), float(env.get("RATE_LIMIT_SAFETY_S", 0) or 0)
+    scale = float(str(profile.get("time_scale") or "1").rpartition("/")[2])  # "1/30": durations divided by 30
+    if not window:
+        return ""
+    most, kept = (1 - failing) * window / (window + margin), margin / (window + margin)
+    used = (run.get("throughput_ratio") or 0) + (lost.get("failed_calls") or 0)
+    return (
+        f"; calls sent (delivered + failed) used {fmt(used)} of the limit. The profile fails {share(failing)} of calls "
+        f"on purpose and the limiter keeps {fmt(margin)} s per {fmt(window)} s window ({share(kept)}; "
+        f"{share(margin / (window * scale))} at real scale): at most {fmt(most)} can be delivered, so this run "
+        f"delivered {fmt((run.get('throughput_ratio') or 0) / most)} of what was possible"
+    )
+
+
 def best_accept(ours: list[dict[str, Any]]) -> str:
     steady = [r for r in ours if r["scenario"] == "steady" and r.get("accept_p99_ms")]
     if not steady:
@@ -242,6 +261,17 @@ def tier_note(free: dict[str, Any], paid: dict[str, Any]) -> str:
     if free.get("slow_lane"):
         notes.append(f"{free['slow_lane']} free jobs waited in the slow lane instead (not in these waits)")
     return ": " + "; ".join(notes) if notes else ""
+
+
+def after_ramp(run: dict[str, Any]) -> str:
+    """The accepts made once every session was open, apart from the ramp in which they all upload their photos."""
+    if not run.get("accept_after_ramp_n"):
+        return ""
+    return (
+        f"; while its {run['users']} sessions opened ({run.get('upload_p50_ms') and fmt(run['upload_p50_ms'])} ms "
+        f"uploads P50), accepts waited behind the uploads; the {run['accept_after_ramp_n']} POSTs after that: "
+        f"P50 {fmt(run['accept_after_ramp_p50_ms'])} ms, P99 {fmt(run['accept_after_ramp_p99_ms'])} ms"
+    )
 
 
 def deadline_why(run: dict[str, Any]) -> str:
@@ -267,7 +297,7 @@ def target_rows(results: dict[str, Any]) -> list[Target]:
                 p99 is not None and p99 < 50,
                 best_accept(ours),
                 f"P50 {fmt(p50)} ms, P99/P50 {fmt(p99 / p50 if p99 and p50 else None)}x: the tail queues for CPU "
-                f"(load {fmt(load)} on {cpus(results)} cores){accept_cost(results)}",
+                f"(load {fmt(load)} on {cpus(results)} cores){after_ramp(biggest)}{accept_cost(results)}",
             )
         )
     for b in (r for r in ours if r["scenario"] == "burst"):
@@ -315,7 +345,7 @@ def target_rows(results: dict[str, Any]) -> list[Target]:
                 ok,
                 f"throughput at {fmt((r['throughput_ratio'] or 0) / 0.95)} of the target; "
                 f"429s at {fmt(r['provider_429_share'] / 0.01)}x the 1% bound",
-                f"the limit went to: {losses(r)}",
+                f"the limit went to: {losses(r)}{ceiling(results, r)}",
             )
         )
     ws = [r for r in ours if r.get("ws_p95_ms") is not None]

@@ -98,7 +98,9 @@ def test_a_slow_job_never_ages_into_a_tier_nor_leaves_its_place_in_the_waiting_r
         post(client, room, prompt=f"job {i}")
     slow = post(client, room, prompt="late", accept_slow=True).json()
     generation = Generation.objects.get(pk=slow["id"])
-    waiting.park(str(generation.pk), priority=generation.priority, images=1, queue=generation.queue, delay_s=60, slow=True)
+    waiting.park(
+        str(generation.pk), priority=generation.priority, images=1, queue=generation.queue, delay_s=60, slow=True
+    )
     long_ago = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S * 3)
     Generation.objects.filter(lane=Generation.Lane.SLOW).update(created_at=long_ago)
     sent: list[str] = []
