@@ -22,7 +22,7 @@ RUN_FIELDS = {
     "accept_p50_ms",
     "accept_p95_ms",
     "accept_p99_ms",
-    "accept_after_ramp_p99_ms",
+    "posts_peak_per_s",
     "succeeded",
     "failed",
     "lost",
