@@ -41,6 +41,16 @@ end
 return string.format('%.6f', due)
 """
 
+# Move a parked member to a higher level, keeping its score (its place by age); nothing if it is not parked.
+MOVE_UP = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], score, ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Parked:
@@ -84,6 +94,14 @@ def park(
     if not slow:
         client.sadd(LEVELS, priority)
     return float(due)
+
+
+def move_up(generation_id: object, *, images: int, old: tuple[int, str], new: tuple[int, str]) -> bool:
+    """A parked job aged into the (priority, queue) `new`: it waits there in the place its age gives it, ahead of
+    the jobs of that level parked after it. False if it is not parked (a worker holds it, or its message is out)."""
+    before, after = Parked(str(generation_id), images, old[1]), Parked(str(generation_id), images, new[1])
+    keys = [PARKED.format(priority=old[0]), PARKED.format(priority=new[0]), LEVELS]
+    return bool(redis_client().register_script(MOVE_UP)(keys=keys, args=[before.member, after.member, new[0]]))
 
 
 def unpark(generation_id: object, *, priority: int, images: int, queue: str) -> None:

@@ -194,9 +194,10 @@ def promote_long_waiting() -> int:
         )
         for pk, images, queue in rows:
             try:
-                waiting.unpark(pk, priority=priority, images=images, queue=queue)
+                if waiting.move_up(pk, images=images, old=(priority, queue), new=(next_priority, next_queue)):
+                    continue  # it waits on at its new level, in the place its age gives it
             except Exception:
-                log.debug("could not unpark gen=%s", pk, exc_info=True)
+                log.debug("could not move gen=%s up in the waiting room", pk, exc_info=True)
             messages.dispatch(pk)  # a copy in the faster queue; whichever message comes first claims the job
         done += len(ids)
     return done

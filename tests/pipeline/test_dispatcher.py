@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from billing.models import Tier
 from core.ratelimit import permit_from_message, permit_to_message, wait_until
 from core.redis import redis_client, server_time
+from generation.models import Generation
 from generation.provider.client import targets
 from generation.provider.gates import limiter_for
 from generation.queue import messages, waiting
 from generation.queue.waiting import Parked
 from generation.runtime import dispatcher
 from generation.runtime.dispatcher import Dispatcher
+from generation.runtime.sweeper import promote_long_waiting
+from tests.support.jobs import submit
 
 
 @pytest.fixture
@@ -125,3 +131,25 @@ def test_a_user_alone_is_not_held_back_by_the_turns(db, sent, settings):
         waiting.park(f"solo-{index}", priority=0, images=1, queue="gen.standard", delay_s=0, user_id=1, pace_s=0)
     Dispatcher("test").book()
     assert len(sent) == 5
+
+
+def test_a_job_that_aged_into_a_tier_keeps_its_place_by_age_there(db, sent, two_per_window, make_user, settings):
+    # Seen in `make bench` (burst-1000): free jobs accepted first aged up to the business level, but each step sent
+    # them through a worker that parked them again at the back of the new level, behind every business job parked
+    # since; they never got a slot and failed on their deadline, while business jobs accepted after them succeeded.
+    by_tier = {t.slug: t for t in Tier.objects.all()}
+    (old,) = submit(make_user("fern"), 1)
+    long_ago = timezone.now() - timedelta(seconds=settings.PRIORITY_AGING_S + 1)
+    Generation.objects.filter(pk=old).update(created_at=long_ago)
+    free = by_tier["free"]
+    waiting.park(old, priority=free.priority, images=1, queue=free.queue, delay_s=-(settings.PRIORITY_AGING_S + 1))
+    park("pro-fresh", by_tier["pro"].priority, ago=0.5)
+    sent.clear()
+
+    assert promote_long_waiting() == 1
+    assert Generation.objects.get(pk=old).priority == by_tier["pro"].priority
+    Dispatcher("test").book()
+
+    booked = [pk for pk, permit in sent if permit]
+    assert booked[:1] == [str(old)], "it waited longest at its new level: the first slot is its own"
+    assert len(sent) == len(booked), "it moved up where it waits: no copy of it went through a worker to be parked"
