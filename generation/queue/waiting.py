@@ -27,12 +27,18 @@ TURNS = "gen:parked:turns:{priority}"  # hash: user id -> when that user's next 
 SLOW = "slow"  # the slow lane's "priority" in these keys: below every level, and not one of LEVELS
 LEVELS = "gen:parked:levels"  # the priorities that have a parked set
 TURNS_TTL_S = 3600
-# Due at max(now + delay, the user's turn), on Redis's clock; the user's next turn moves one pace later.
+# Due at max(now + delay, the user's turn), on Redis's clock; the user's next turn moves one pace later. A job back
+# in line (`place`, when it first stood there) is due at that place if earlier, and takes no new turn.
 PARK = """
 local t = redis.call('TIME')
 local due = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[2])
 local turn = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
 if turn > due then due = turn end
+local place = tonumber(ARGV[6])
+if place > 0 and place < due then
+  redis.call('ZADD', KEYS[1], place, ARGV[1])
+  return string.format('%.6f', place)
+end
 redis.call('ZADD', KEYS[1], due, ARGV[1])
 if tonumber(ARGV[4]) > 0 then
   redis.call('HSET', KEYS[2], ARGV[3], string.format('%.6f', due + tonumber(ARGV[4])))
@@ -78,8 +84,12 @@ def park(
     user_id: object = "",
     pace_s: float = 0.0,
     slow: bool = False,
+    place: float = 0.0,
 ) -> float:
     """Wait in Redis for `delay_s` and the user's turn, then a free slot: no message, no worker, nothing polled.
+
+    A job that stood in line before (`place`: when, epoch seconds) and comes back, say after a failed call, takes
+    that place again rather than the back of the line.
 
     A slow-lane job waits in a set of its own, which the dispatcher books only with what the levels leave free.
     Returns when the job is due, on Redis's clock.
@@ -89,7 +99,7 @@ def park(
     level = SLOW if slow else priority
     keys = [PARKED.format(priority=level), TURNS.format(priority=level)]
     due = client.register_script(PARK)(
-        keys=keys, args=[member, f"{delay_s:.6f}", str(user_id), f"{pace_s:.6f}", TURNS_TTL_S]
+        keys=keys, args=[member, f"{delay_s:.6f}", str(user_id), f"{pace_s:.6f}", TURNS_TTL_S, f"{place:.6f}"]
     )
     if not slow:
         client.sadd(LEVELS, priority)

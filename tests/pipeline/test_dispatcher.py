@@ -16,7 +16,7 @@ from generation.provider.client import targets
 from generation.provider.gates import limiter_for
 from generation.queue import messages, waiting
 from generation.queue.waiting import Parked
-from generation.runtime import dispatcher
+from generation.runtime import dispatcher, leases, pipeline
 from generation.runtime.dispatcher import Dispatcher
 from generation.runtime.sweeper import promote_long_waiting
 from tests.support.jobs import submit
@@ -153,3 +153,25 @@ def test_a_job_that_aged_into_a_tier_keeps_its_place_by_age_there(db, sent, two_
     booked = [pk for pk, permit in sent if permit]
     assert booked[:1] == [str(old)], "it waited longest at its new level: the first slot is its own"
     assert len(sent) == len(booked), "it moved up where it waits: no copy of it went through a worker to be parked"
+
+
+def test_a_job_whose_call_failed_waits_again_in_its_old_place_not_at_the_back(
+    db, sent, two_per_window, make_user, django_capture_on_commit_callbacks
+):
+    # Seen in `make bench` (burst-1000, after the aging fix): every remaining deadline miss was a job whose first call
+    # failed on a fault; its retry queued behind every job parked since, and the line was longer than its deadline.
+    (pk,) = submit(make_user("rory"), 1)
+    Generation.objects.filter(pk=pk).update(created_at=timezone.now() - timedelta(seconds=20), attempts=1)
+    free = Tier.objects.get(slug="free")
+    park("came-later", free.priority, ago=5)  # parked after the job came in, and due
+    sent.clear()
+    generation = leases.claim(str(pk), "w")
+    assert generation is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.admit(generation, "w")  # someone of its tier waits: it parks
+    assert str(pk) in waiting.parked_ids(redis_client())
+    Dispatcher("test").book()
+
+    booked = [job for job, permit in sent if permit]
+    assert booked[:1] == [str(pk)], "the retry stood in line before the job parked after it"
