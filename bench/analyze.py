@@ -63,12 +63,11 @@ def summarize(
 ) -> dict[str, Any]:
     jobs = [j for j in load["jobs"] if "t_submit" in j]
     # Every POST /generations the client made: a slow-lane job was asked for twice (refused, then taken).
-    accept = [j[k] for j in jobs for k in ("accept_ms", "slow_accept_ms") if k in j]
+    posts = [(j["t_submit"], j[k]) for j in jobs for k in ("accept_ms", "slow_accept_ms") if k in j]
+    accept = [ms for _, ms in posts]
     # The busiest 2 s of POSTs: a steady scenario's users all think from the same moment, so its first seconds
     # carry the peak arrival rate.
-    per_bucket = Counter(
-        int((j["t_submit"] - load.get("t0", 0)) // 2) for j in jobs for k in ("accept_ms", "slow_accept_ms") if k in j
-    )
+    per_bucket = Counter(int((t - load.get("t0", 0)) // 2) for t, _ in posts)
     got = [j for j in jobs if j.get("final_status") == "succeeded" and j.get("fetched")]
     view = provider_view(requests)
     limit_per_s = profile.limit_per_s()

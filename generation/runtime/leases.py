@@ -104,7 +104,6 @@ def defer(
     owner: str | None = None,
     expect: Q | None = None,
     parked: bool = False,
-    place: float = 0.0,
 ) -> bool:
     """Put the job back in the queue to run after `seconds`, without failing it or burning an attempt.
 
@@ -126,7 +125,7 @@ def defer(
             return False
         generation.refresh_from_db()
         if parked:
-            transaction.on_commit(lambda: park_now(generation, seconds, place))
+            transaction.on_commit(lambda: park_now(generation, seconds))
         else:
             messages.dispatch_later(generation.pk, seconds)
         events.publish(generation)
@@ -135,15 +134,13 @@ def defer(
 
 
 def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> bool:
-    """Wait for a rate-limit slot in the dispatcher's waiting room: no message, no worker slot, no attempt.
-
-    A job that has made a call before (it failed, and this is the retry) takes its place in line again, by when it
-    came in, rather than the back of the line: otherwise every fault costs it the whole line's wait once more."""
-    place = generation.created_at.timestamp() if generation.attempts else 0.0
-    return defer(generation, seconds=seconds, stage=Stage.WAITING, reason=reason, owner=owner, parked=True, place=place)
+    """Wait for a rate-limit slot in the dispatcher's waiting room: no message, no worker slot, no attempt."""
+    return defer(generation, seconds=seconds, stage=Stage.WAITING, reason=reason, owner=owner, parked=True)
 
 
-def park_now(generation: Generation, seconds: float, place: float = 0.0) -> None:
+def park_now(generation: Generation, seconds: float) -> None:
+    """Park the job. One that has made a call before (it failed, and this is the retry) takes its place in line
+    again, by when it came in, rather than the back: otherwise every fault costs it the whole line's wait again."""
     try:
         waiting.park(
             generation.pk,
@@ -154,7 +151,7 @@ def park_now(generation: Generation, seconds: float, place: float = 0.0) -> None
             user_id=generation.owner_id,
             pace_s=slot_interval_s(generation.n),
             slow=generation.lane == Generation.Lane.SLOW,
-            place=place,
+            place=generation.created_at.timestamp() if generation.attempts else 0.0,
         )
     except Exception:
         # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.

@@ -172,9 +172,9 @@ def redispatch_lost() -> int:
 def promote_long_waiting() -> int:
     """Move a job that waited PRIORITY_AGING_S up one tier, and again after each further PRIORITY_AGING_S.
 
-    One step at a time: a free job that waited long goes ahead of fresh free jobs and level with fresh pro ones,
-    never straight past the top tier's fresh work. Nobody starves, and paid tiers keep what they pay for. The slow
-    lane never ages: its jobs asked to wait behind every standard job, however long that takes.
+    One step at a time, never straight past the top tier's fresh work; at each level a parked job keeps its place
+    by age (waiting.move_up), so it goes ahead of that level's later arrivals. Nobody starves. The slow lane never
+    ages: its jobs asked to wait behind every standard job, however long that takes.
     """
     levels = sorted(set(Tier.objects.values_list("priority", "queue")))
     cutoff = Now() - timedelta(seconds=settings.PRIORITY_AGING_S)
