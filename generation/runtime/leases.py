@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce, Now
@@ -46,7 +46,20 @@ def claim(generation_id: str, owner: str) -> Generation | None:
         messages.dispatch_later(generation.pk, early)
         return None
     cap = generation.owner.account.tier.max_in_flight
-    if running_jobs(generation.owner_id) >= cap:
+    with transaction.atomic():
+        # Count and claim as one step per user: two workers that both counted cap - 1 would otherwise both claim.
+        one_claim_at_a_time(generation.owner_id)
+        at_cap = running_jobs(generation.owner_id) >= cap
+        claimed = 0
+        if not at_cap:
+            claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
+                status=Status.RUNNING,
+                lease_owner=owner,
+                lease_expires_at=lease_from_now(),
+                started_at=Coalesce("started_at", Now()),
+                not_before=None,
+            )
+    if at_cap:
         # Fairness: one user's backlog waits its turn instead of filling every worker slot.
         # Only while it is still queued: another worker may have claimed it since it was read.
         defer(
@@ -57,18 +70,27 @@ def claim(generation_id: str, owner: str) -> Generation | None:
             expect=Q(status=Status.QUEUED),
         )
         return None
-    claimed = Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
-        status=Status.RUNNING,
-        lease_owner=owner,
-        lease_expires_at=lease_from_now(),
-        started_at=Coalesce("started_at", Now()),
-        not_before=None,
-    )
     if claimed != 1:
         return None
     generation.refresh_from_db()
     log.info("generation claimed gen=%s worker=%s attempt=%s", generation.pk, owner, generation.attempts + 1)
     return generation
+
+
+# The advisory-lock key space for claims (the second key is the user's id): any fixed number no other lock uses.
+CLAIM_LOCKS = 0x1A1C
+
+
+def one_claim_at_a_time(owner_id: int) -> None:
+    """Make other workers wait, until this transaction ends, to claim a job of this user.
+
+    PostgreSQL: a transaction-level advisory lock, shared by every worker host and held by no other code, so it
+    cannot deadlock with the row locks billing takes. SQLite (`make run` on one host) needs nothing more: its
+    transactions are IMMEDIATE (settings), so they already run one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CLAIM_LOCKS, owner_id])
 
 
 def running_jobs(owner_id: int) -> int:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 from django.db.models.functions import Now
 
+from billing.models import Account
 from billing.services import set_tier
 from core.redis import server_time
 from generation.models import Generation, ProviderCall
@@ -29,6 +33,39 @@ def test_the_in_flight_cap_never_takes_back_a_job_another_worker_just_claimed(al
     assert leases.claim(str(generation.pk), "worker-a") is None
     held = Generation.objects.get(pk=generation.pk)
     assert held.status == Status.RUNNING and held.lease_owner == "worker-b"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="claims racing on row counts need PostgreSQL; CI runs it")
+@pytest.mark.django_db(transaction=True)
+def test_workers_claiming_one_users_jobs_at_the_same_moment_start_no_more_than_the_cap(make_user):
+    # Found by CI: with 8 worker threads the provider saw 6 calls at once from a pro user (cap 5); two workers had
+    # each counted 4 running jobs, then both claimed one.
+    user = make_user("hugo", tier="pro")
+    cap = Account.objects.get(user=user).tier.max_in_flight
+    room = make_room(user)
+    jobs = [create(user, room, prompt=f"job {index}") for index in range(3 * cap)]  # distinct: none is a cache copy
+    barrier = threading.Barrier(len(jobs))
+    claimed: list[object] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            if leases.claim(str(jobs[index].pk), f"worker-{index}") is not None:
+                claimed.append(jobs[index].pk)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert len(claimed) == cap
+    assert Generation.objects.filter(owner=user, status=Status.RUNNING).count() == cap
 
 
 def test_a_stale_booking_gives_its_slot_back(settings):
