@@ -89,6 +89,10 @@ class Generation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a column: a worker's claim sets it when the job had been claimed before, so it already stood in line
+    # (it waited for a slot, or made a call that failed) and keeps its place there if it must wait again.
+    stood_in_line = False
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

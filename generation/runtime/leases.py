@@ -45,6 +45,7 @@ def claim(generation_id: str, owner: str) -> Generation | None:
     if early > 1:
         messages.dispatch_later(generation.pk, early)
         return None
+    stood_in_line = generation.started_at is not None
     cap = generation.owner.account.tier.max_in_flight
     with transaction.atomic():
         # Count and claim as one step per user: two workers that both counted cap - 1 would otherwise both claim.
@@ -73,6 +74,7 @@ def claim(generation_id: str, owner: str) -> Generation | None:
     if claimed != 1:
         return None
     generation.refresh_from_db()
+    generation.stood_in_line = stood_in_line
     log.info("generation claimed gen=%s worker=%s attempt=%s", generation.pk, owner, generation.attempts + 1)
     return generation
 
@@ -161,8 +163,9 @@ def park(generation: Generation, *, seconds: float, reason: str, owner: str) -> 
 
 
 def park_now(generation: Generation, seconds: float) -> None:
-    """Park the job. One that has made a call before (it failed, and this is the retry) takes its place in line
-    again, by when it came in, rather than the back: otherwise every fault costs it the whole line's wait again."""
+    """Park the job. One that stood in line before takes its place again, by when it came in, rather than the back:
+    otherwise every fault (a failed call, a booked slot that lapsed before the worker picked the job up) costs it
+    the whole line's wait again."""
     try:
         waiting.park(
             generation.pk,
@@ -173,7 +176,7 @@ def park_now(generation: Generation, seconds: float) -> None:
             user_id=generation.owner_id,
             pace_s=slot_interval_s(generation.n),
             slow=generation.lane == Generation.Lane.SLOW,
-            place=generation.created_at.timestamp() if generation.attempts else 0.0,
+            place=generation.created_at.timestamp() if generation.stood_in_line or generation.attempts else 0.0,
         )
     except Exception:
         # Without Redis it cannot wait there; a delayed message (or, failing that, the sweeper) brings it back.

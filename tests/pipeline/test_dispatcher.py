@@ -175,3 +175,30 @@ def test_a_job_whose_call_failed_waits_again_in_its_old_place_not_at_the_back(
 
     booked = [job for job, permit in sent if permit]
     assert booked[:1] == [str(pk)], "the retry stood in line before the job parked after it"
+
+
+def test_a_job_whose_booked_slot_lapsed_before_a_worker_took_it_waits_again_in_its_old_place(
+    db, sent, two_per_window, make_user, django_capture_on_commit_callbacks
+):
+    # Seen in `make bench` (burst-1000 on a busy 2-core machine): the first job accepted was booked a slot at the
+    # front of the line, its message reached a worker after the slot had gone, and it parked again at the back,
+    # behind 30 s of jobs: it failed on its deadline without ever making a call.
+    (pk,) = submit(make_user("rory"), 1)
+    long_ago = timezone.now() - timedelta(seconds=20)
+    Generation.objects.filter(pk=pk).update(created_at=long_ago, started_at=long_ago)  # claimed once, and parked
+    free = Tier.objects.get(slug="free")
+    park("came-later", free.priority, ago=5)
+    sent.clear()
+    generation = leases.claim(str(pk), "w")
+    assert generation is not None and generation.attempts == 0
+    limiter = limiter_for(targets()[0])
+    lapsed = limiter.acquire(1)
+    lapsed = lapsed.__class__(True, 0.0, lapsed.token, lapsed.requests, lapsed.images, at=server_time() - 30)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.admit(generation, "w", (targets()[0].name, lapsed))  # the booking is gone: it waits again
+    assert str(pk) in waiting.parked_ids(redis_client())
+    Dispatcher("test").book()
+
+    booked = [job for job, permit in sent if permit]
+    assert booked[:1] == [str(pk)], "it stood in line before the job parked after it"
