@@ -370,17 +370,31 @@ def estimate_accuracy(jobs: list[dict[str, Any]], db: dict[str, Any], *, lane: s
 
 
 def waits(system: str, got: list[dict[str, Any]], db: dict[str, Any] | None) -> dict[str, Any]:
-    """Time from accepted to result, paid (pro, business) against free, as users feel it."""
+    """Time from accepted to result, paid (pro, business) against free, as users feel it.
+
+    Over every delivered job, and over jobs let in at the same moment (`_same_time`: the same provider window, for
+    windows that let in both). Under admission control the first comparison mixes two effects: a free job is only let
+    in while the line is short, so the few that get in wait little, whatever priority does. The second one asks what
+    priority is for: of two people let in together, how much sooner the paying one gets the result.
+    """
     by_tier: dict[str, list[float]] = {"paid": [], "free": []}
+    by_window: dict[int, dict[str, list[float]]] = {}
     for job in got:
         if job.get("lane") == "slow":
             continue  # the slow lane's waits are reported on their own (`slow_lane`)
-        tier = "free" if job["tier"] == "free" else "paid"
+        tier = tier_group(job["tier"])
         if system == "interiorai" and db and job.get("id") in db["rows"]:
             row = db["rows"][job["id"]]
-            by_tier[tier].append(row["finished_at"] - row["created_at"])
+            let_in, wait = row["created_at"], row["finished_at"] - row["created_at"]
         elif "t_final" in job:
-            by_tier[tier].append(job["t_final"] - job["t_submit"])
+            let_in, wait = job["t_submit"], job["t_final"] - job["t_submit"]
+        else:
+            continue
+        by_tier[tier].append(wait)
+        by_window.setdefault(int(let_in // profile.WINDOW_S), {"paid": [], "free": []})[tier].append(wait)
+    together = [w for w in by_window.values() if w["paid"] and w["free"]]
+    same_paid = median(x for w in together for x in w["paid"])
+    same_free = median(x for w in together for x in w["free"])
     paid, free = median(by_tier["paid"]), median(by_tier["free"])
     return {
         "wait_paid_p50_s": paid,
@@ -388,6 +402,13 @@ def waits(system: str, got: list[dict[str, Any]], db: dict[str, Any] | None) -> 
         "wait_paid_p95_s": pct(by_tier["paid"], 95),
         "wait_free_p95_s": pct(by_tier["free"], 95),
         "wait_paid_vs_free": round(paid / free, 2) if paid and free else None,
+        "wait_same_time_paid_p50_s": same_paid,
+        "wait_same_time_free_p50_s": same_free,
+        "wait_same_time_jobs": {
+            "paid": sum(len(w["paid"]) for w in together),
+            "free": sum(len(w["free"]) for w in together),
+        },
+        "wait_paid_vs_free_same_time": round(same_paid / same_free, 2) if same_paid and same_free else None,
     }
 
 

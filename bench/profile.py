@@ -92,7 +92,7 @@ def interiorai_env() -> dict[str, str]:
         "OPENAI_TIMEOUT_S": str(PROVIDER_TIMEOUT_S),
         "REDISPATCH_AFTER_S": str(int(scaled(120))),
         "SWEEP_INTERVAL_S": "1",
-        "PRIORITY_AGING_S": str(scaled(120)),
+        "PRIORITY_AGING_S": str(GENERATION_DEADLINE_S / 3),  # the default: a third of the deadline (300 s real)
         "BREAKER_WINDOW_S": "2",
         "BREAKER_OPEN_S": str(scaled(20)),
         "PROGRESS_TICK_S": "0.2",

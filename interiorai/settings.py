@@ -347,8 +347,10 @@ RATE_LIMIT_MAX_WAIT_S = envfloat("RATE_LIMIT_MAX_WAIT_S", 3.0, minimum=0)
 # the skew between our clock stamping a request and the provider's.
 RATE_LIMIT_WINDOW_S = envfloat("RATE_LIMIT_WINDOW_S", 60.0, minimum=0.1)
 RATE_LIMIT_SAFETY_S = envfloat("RATE_LIMIT_SAFETY_S", 1.0, minimum=0)
-# A job that has waited this long is served as if it were paid: priorities never starve the free tier.
-PRIORITY_AGING_S = envfloat("PRIORITY_AGING_S", 120.0, minimum=1)
+# A job that has waited this long moves up one tier, and again after each further step: priorities never starve the
+# free tier. A third of the deadline: a free job let in is served ahead of paid jobs that came after it only from
+# two thirds of its deadline on (with three tiers), so paid jobs keep their head start and it still ends in time.
+PRIORITY_AGING_S = envfloat("PRIORITY_AGING_S", GENERATION_DEADLINE_S / 3, minimum=1)
 # How long a job steps aside when it cannot go now. Settings, not constants, so a time-scaled run scales them too.
 RETRY_BASE_S = envfloat("RETRY_BASE_S", 2.0, minimum=0.01)  # backoff after a failed call: base * 2^n, full jitter
 RETRY_MAX_DELAY_S = envfloat("RETRY_MAX_DELAY_S", 120.0, minimum=0.1)  # the longest backoff or countdown
