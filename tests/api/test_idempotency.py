@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 
 from billing.models import LedgerEntry
 from generation.models import Generation, IdempotencyKey
 from tests.support.api import client_for, upload_room
+from tests.support.concurrency import all_at_once
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL; CI runs it"
@@ -25,21 +24,7 @@ def post(client, room_id, key):
 def test_two_requests_with_one_key_at_once_make_one_job_and_the_same_answer(alice, transactional_db):
     room = upload_room(client_for(alice)).json()
     clients = [client_for(alice) for _ in range(6)]
-    answers: list = [None] * len(clients)
-    start = threading.Barrier(len(clients))
-
-    def send(index: int) -> None:
-        start.wait()
-        try:
-            answers[index] = post(clients[index], room["id"], "same-key")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = all_at_once(len(clients), lambda index: post(clients[index], room["id"], "same-key"))
     assert [a.status_code for a in answers] == [202] * len(clients)
     assert len({a.json()["id"] for a in answers}) == 1
     assert sum(a.get("Idempotent-Replayed") == "true" for a in answers) == len(clients) - 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -13,6 +12,7 @@ from billing.models import LedgerEntry, Tier
 from generation.models import Generation
 from tests.support.api import client_for
 from tests.support.billing import assert_balanced, held
+from tests.support.concurrency import all_at_once
 from tests.support.jobs import make_room
 
 pytestmark = pytest.mark.skipif(
@@ -26,30 +26,15 @@ REQUESTS = 30
 def burst(user: Any, room_id: Any, count: int = REQUESTS, *, identical: bool = False) -> list[tuple[int, str]]:
     """Fire `count` create requests at once from one account, each on its own thread and connection."""
     clients = [client_for(user) for _ in range(count)]
-    barrier = threading.Barrier(count)
-    results: list[tuple[int, str]] = []
-    lock = threading.Lock()
 
-    def attack(index: int) -> None:
-        try:
-            client = clients[index]
-            prompt = "a bright room" if identical else f"burst number {index:02d}"
-            body = {"room": str(room_id), "style": "modern", "quality": "low", "prompt": prompt}
-            barrier.wait(timeout=30)
-            response = client.post("/api/v1/generations/", body, format="json")
-            code = response.json().get("error", {}).get("code", "") if response.status_code != 202 else ""
-            with lock:
-                results.append((response.status_code, code))
-        finally:
-            connection.close()
+    def attack(index: int) -> tuple[int, str]:
+        prompt = "a bright room" if identical else f"burst number {index:02d}"
+        body = {"room": str(room_id), "style": "modern", "quality": "low", "prompt": prompt}
+        response = clients[index].post("/api/v1/generations/", body, format="json")
+        code = response.json().get("error", {}).get("code", "") if response.status_code != 202 else ""
+        return response.status_code, code
 
-    threads = [threading.Thread(target=attack, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(results) == count, "every request must get an answer"
-    return results
+    return all_at_once(count, attack)
 
 
 def assert_exactly_five_accepted(user: Any, results: list[tuple[int, str]], code: str) -> None:

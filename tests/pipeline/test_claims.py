@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 from django.db.models.functions import Now
@@ -15,6 +13,7 @@ from generation.models import Generation, ProviderCall
 from generation.provider.client import targets
 from generation.provider.gates import limiter_for
 from generation.runtime import leases, pipeline
+from tests.support.concurrency import all_at_once
 from tests.support.jobs import create, make_room
 
 pytestmark = pytest.mark.django_db
@@ -44,26 +43,8 @@ def test_workers_claiming_one_users_jobs_at_the_same_moment_start_no_more_than_t
     cap = Account.objects.get(user=user).tier.max_in_flight
     room = make_room(user)
     jobs = [create(user, room, prompt=f"job {index}") for index in range(3 * cap)]  # distinct: none is a cache copy
-    barrier = threading.Barrier(len(jobs))
-    claimed: list[object] = []
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            if leases.claim(str(jobs[index].pk), f"worker-{index}") is not None:
-                claimed.append(jobs[index].pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(index,)) for index in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
+    claims = all_at_once(len(jobs), lambda index: leases.claim(str(jobs[index].pk), f"worker-{index}"))
+    claimed = [generation for generation in claims if generation is not None]
     assert len(claimed) == cap
     assert Generation.objects.filter(owner=user, status=Status.RUNNING).count() == cap
 
