@@ -95,7 +95,9 @@ def pick_target(worker: str, limit: int | None = None, failed_on: str = "") -> P
         if decision.allowed:
             return Pick(target, 0.0, probing=decision.state == "probe")
         wait = min(wait, decision.wait_s)
-    return Pick(None, max(min(wait, 30.0), settings.BREAKER_MIN_WAIT_S))
+    # Half-open, `wait_s` is what is left of the probe's lease (a whole call's timeout and more), yet its answer may
+    # come any moment: look again within one open period, as a job does while the breaker is open.
+    return Pick(None, max(min(wait, settings.BREAKER_OPEN_S), settings.BREAKER_MIN_WAIT_S))
 
 
 def next_open(after: Target, worker: str, limit: int | None = None) -> Target | None:
