@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -155,6 +156,22 @@ def test_a_job_that_aged_into_a_tier_keeps_its_place_by_age_there(db, sent, two_
     assert len(sent) == len(booked), "it moved up where it waits: no copy of it went through a worker to be parked"
 
 
+def booked_after_it_comes_back(
+    pk: Any, sent: list[Any], capture: Any, booked: tuple[str, Any] | None = None
+) -> list[str]:
+    """The job is claimed again while a job parked after it came in waits in its tier, so it must park too (with
+    `booked`, the slot the dispatcher had given it). Returns the jobs the dispatcher then books a slot for, in order."""
+    free = Tier.objects.get(slug="free")
+    park("came-later", free.priority, ago=5)  # parked after the job came in, and due
+    generation = leases.claim(str(pk), "w")
+    assert generation is not None
+    with capture(execute=True):
+        pipeline.admit(generation, "w", booked)
+    assert str(pk) in waiting.parked_ids(redis_client())
+    Dispatcher("test").book()
+    return [job for job, permit in sent if permit]
+
+
 def test_a_job_whose_call_failed_waits_again_in_its_old_place_not_at_the_back(
     db, sent, two_per_window, make_user, django_capture_on_commit_callbacks
 ):
@@ -162,18 +179,9 @@ def test_a_job_whose_call_failed_waits_again_in_its_old_place_not_at_the_back(
     # failed on a fault; its retry queued behind every job parked since, and the line was longer than its deadline.
     (pk,) = submit(make_user("rory"), 1)
     Generation.objects.filter(pk=pk).update(created_at=timezone.now() - timedelta(seconds=20), attempts=1)
-    free = Tier.objects.get(slug="free")
-    park("came-later", free.priority, ago=5)  # parked after the job came in, and due
     sent.clear()
-    generation = leases.claim(str(pk), "w")
-    assert generation is not None
 
-    with django_capture_on_commit_callbacks(execute=True):
-        pipeline.admit(generation, "w")  # someone of its tier waits: it parks
-    assert str(pk) in waiting.parked_ids(redis_client())
-    Dispatcher("test").book()
-
-    booked = [job for job, permit in sent if permit]
+    booked = booked_after_it_comes_back(pk, sent, django_capture_on_commit_callbacks)
     assert booked[:1] == [str(pk)], "the retry stood in line before the job parked after it"
 
 
@@ -186,19 +194,9 @@ def test_a_job_whose_booked_slot_lapsed_before_a_worker_took_it_waits_again_in_i
     (pk,) = submit(make_user("rory"), 1)
     long_ago = timezone.now() - timedelta(seconds=20)
     Generation.objects.filter(pk=pk).update(created_at=long_ago, started_at=long_ago)  # claimed once, and parked
-    free = Tier.objects.get(slug="free")
-    park("came-later", free.priority, ago=5)
     sent.clear()
-    generation = leases.claim(str(pk), "w")
-    assert generation is not None and generation.attempts == 0
-    limiter = limiter_for(targets()[0])
-    lapsed = limiter.acquire(1)
-    lapsed = lapsed.__class__(True, 0.0, lapsed.token, lapsed.requests, lapsed.images, at=server_time() - 30)
+    lapsed = replace(limiter_for(targets()[0]).acquire(1), at=server_time() - 30)  # the booking is gone
 
-    with django_capture_on_commit_callbacks(execute=True):
-        pipeline.admit(generation, "w", (targets()[0].name, lapsed))  # the booking is gone: it waits again
-    assert str(pk) in waiting.parked_ids(redis_client())
-    Dispatcher("test").book()
-
-    booked = [job for job, permit in sent if permit]
+    booked = booked_after_it_comes_back(pk, sent, django_capture_on_commit_callbacks, (targets()[0].name, lapsed))
+    assert Generation.objects.get(pk=pk).attempts == 0
     assert booked[:1] == [str(pk)], "it stood in line before the job parked after it"
